@@ -1,0 +1,14 @@
+"""facelens: per-face feature tables from images, folders and videos, fast on a CPU.
+
+>>> import facelens
+>>> results = facelens.analyze("photo.jpg", features="landmarks,pose,emotion")
+>>> df = results.to_pandas()
+"""
+
+from facelens.api import Analyzer, Results, analyze
+from facelens.errors import FacelensError, FeatureError, InputError, ModelError
+from facelens.faces import EMOTIONS, Faces, FrameResult
+
+__version__ = "0.1.0"
+__all__ = ["Analyzer", "Results", "analyze", "Faces", "FrameResult", "EMOTIONS", "FacelensError", "FeatureError",
+           "InputError", "ModelError", "__version__"]

@@ -1,0 +1,170 @@
+"""`facelens` command line: a thin Typer layer over the public API."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from facelens import __version__
+from facelens.errors import FacelensError, FeatureError
+from facelens.features import FEATURES
+
+app = typer.Typer(help="Per-face feature tables from images, folders and videos, on a CPU.", no_args_is_help=True,
+                  pretty_exceptions_enable=False, add_completion=False)
+console = Console(stderr=True)
+
+
+def fail(message: str, code: int = 1) -> None:
+    console.print(f"[red]error:[/red] {message}")
+    raise typer.Exit(code)
+
+
+def progress() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
+                    TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=False)
+
+
+def version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"facelens {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log diagnostics to stderr."),
+    version: bool = typer.Option(False, "--version", callback=version_callback, is_eager=True, help="Print the version."),
+) -> None:
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+
+@app.command()
+def analyze(
+    inputs: list[Path] = typer.Argument(..., help="Images, videos or folders (searched recursively)."),
+    output: Path = typer.Option(..., "--output", "-o", help="Output table: .csv, .parquet or .jsonl."),
+    features: str = typer.Option("default", "--features", "-f", help=f"Comma list of: all, {', '.join(FEATURES)}."),
+    crops: Optional[Path] = typer.Option(None, "--crops", help="Folder for 112x112 aligned face crops."),
+    overlay: Optional[Path] = typer.Option(None, "--overlay", help="Folder for overlay images / videos."),
+    every: int = typer.Option(1, "--every", min=1, help="Analyse every N-th video frame."),
+    start: float = typer.Option(0.0, "--start", min=0.0, help="Video start time in seconds."),
+    end: Optional[float] = typer.Option(None, "--end", help="Video end time in seconds."),
+    schema: str = typer.Option("openface", "--schema", help="Column names: openface or pyfeat."),
+    detector: str = typer.Option("full", "--detector", help="BlazeFace range: full or short."),
+    min_score: Optional[float] = typer.Option(None, "--min-score", help="Detector score threshold."),
+    max_faces: Optional[int] = typer.Option(None, "--max-faces", min=1, help="Keep the N largest faces per image."),
+    no_detect: bool = typer.Option(False, "--no-detect", help="Treat each image as one pre-cropped face."),
+    landmarks68: str = typer.Option("mesh", "--landmarks68", help="68-point source: mesh, or dlib (non-commercial weights)."),
+) -> None:
+    """Analyse images, folders and videos into one table: a row per face per frame."""
+    from facelens.api import Analyzer
+    from facelens.run import analyze_to_file
+
+    try:
+        feats = None if features == "default" else features
+        if crops is not None:
+            feats = ",".join(sorted(set((feats or ",".join(Analyzer().features)).split(",")) | {"crops"}))
+        analyzer = Analyzer(feats, detector=detector, min_score=min_score, max_faces=max_faces,
+                            detect=not no_detect, landmarks68=landmarks68)
+        from facelens.io.writers import format_of
+
+        format_of(output)
+    except FeatureError as exc:
+        fail(str(exc), 2)
+    stats = _run(analyzer, inputs, output, schema, crops, overlay, every, start, end)
+    console.print(f"{stats.inputs} input(s), {stats.frames} frame(s), {stats.faces} face row(s), "
+                  f"{stats.errors} error row(s) -> {output}")
+    for name in stats.failed_inputs[:10]:
+        console.print(f"[yellow]no result:[/yellow] {name}")
+    if stats.inputs == 0:
+        fail("no image or video found in the inputs", 1)
+    if stats.succeeded == 0:
+        raise typer.Exit(1)
+
+
+def _run(analyzer, inputs, output, schema, crops, overlay, every, start, end):  # noqa: ANN001, ANN202
+    from facelens.run import analyze_to_file
+
+    with progress() as bar:
+        files = bar.add_task("files", total=None, info="")
+        frames = bar.add_task("frames", total=None, info="", visible=False)
+
+        def on_input(path: Path, n: int) -> None:
+            bar.update(files, description=f"{path.name[:30]}", info="")
+            bar.reset(frames, total=n, visible=n > 1)
+
+        def on_frame(result) -> None:  # noqa: ANN001
+            bar.advance(frames)
+            if result.frame == 0 or result.error:
+                bar.advance(files)
+
+        try:
+            from facelens.io.readers import list_inputs
+
+            bar.update(files, total=len(list_inputs(inputs)))
+            return analyze_to_file(analyzer, inputs, output, schema=schema, crops=crops, overlay=overlay,
+                                   every=every, start=start, end=end, on_input=on_input, on_frame=on_frame)
+        except FeatureError as exc:
+            fail(str(exc), 2)
+        except FacelensError as exc:
+            fail(str(exc), 1)
+
+
+@app.command()
+def demo(out: Path = typer.Option(Path("facelens-demo"), "--out", help="Where to write the demo outputs.")) -> None:
+    """Analyse the bundled sample photo and video; print a summary; write CSV, Parquet and overlays."""
+    from importlib.resources import files
+
+    from facelens.api import Analyzer
+    from facelens.run import analyze_to_file
+
+    samples = files("facelens") / "samples"
+    image, video = Path(str(samples / "astronaut.jpg")), Path(str(samples / "astronaut_pan.mp4"))
+    analyzer = Analyzer("all")
+    out.mkdir(parents=True, exist_ok=True)
+    stats = _run(analyzer, [image, video], out / "demo.parquet", "openface", out / "crops", out / "overlay", 1, 0.0, None)
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    from facelens.schema import VECTOR_COLUMNS
+
+    table = pq.read_table(out / "demo.parquet")
+    pacsv.write_csv(table.drop_columns([c for c in VECTOR_COLUMNS if c in table.column_names]), out / "demo.csv")
+    shown = ("file", "frame", "track_id", "confidence", "pose_Ry", "gaze_angle_x", "AU12_r", "emotion", "age", "gender", "quality")
+    summary = Table(title="facelens demo: one row per face (first frames of each input)")
+    for col in shown:
+        summary.add_column(col)
+    for _, row in table.to_pandas().groupby("file").head(3).iterrows():
+        summary.add_row(*[_fmt(row[c]) for c in shown])
+    Console().print(summary)
+    console.print(f"{stats.faces} face rows; wrote {out}/demo.csv, {out}/demo.parquet, {out}/overlay/, {out}/crops/")
+
+
+def _fmt(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    if isinstance(value, str) and "/" in value:
+        return Path(value).name
+    return str(value)
+
+
+@app.command()
+def models() -> None:
+    """List the bundled models: file, source package, licence, runtime."""
+    from facelens.models.runtime import manifest
+
+    table = Table(title="facelens models")
+    for col in ("name", "runtime", "licence", "source"):
+        table.add_column(col, overflow="fold")
+    for entry in manifest().values():
+        table.add_row(entry["name"], entry.get("runtime", ""), entry.get("licence", ""), entry.get("source", ""))
+    Console().print(table)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,17 @@
+"""One exception family for facelens; the CLI turns these into one-line messages."""
+
+
+class FacelensError(Exception):
+    """Base class of every error facelens raises on purpose."""
+
+
+class InputError(FacelensError):
+    """An input could not be read: missing, empty, corrupt, truncated or of an unknown format."""
+
+
+class ModelError(FacelensError):
+    """A model file is missing, does not match its sha256, or its runtime failed to load it."""
+
+
+class FeatureError(FacelensError, ValueError):
+    """An unknown feature or an illegal combination of options was asked for."""

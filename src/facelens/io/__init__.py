@@ -1,0 +1,1 @@
+"""Readers (images, folders, videos, arrays, bytes) and writers (CSV, Parquet, JSONL, crops, overlays)."""

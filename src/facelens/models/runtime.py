@@ -1,0 +1,117 @@
+"""One small interface over the runtimes: LiteRT for MediaPipe's .tflite, onnxruntime for .onnx.
+
+A `Model` is a picklable handle: it pickles as its asset name and rebuilds its session on first
+use on the other side (what Ray actors and process pools need). Every file is checked against the
+sha256 recorded in `assets/MANIFEST.json` before it is loaded.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import importlib.util
+import json
+import logging
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from facelens.errors import ModelError
+
+log = logging.getLogger(__name__)
+ASSETS = Path(__file__).parent / "assets"
+
+
+@functools.cache
+def manifest() -> dict[str, dict[str, Any]]:
+    """Entries of MANIFEST.json keyed by model name."""
+    path = ASSETS / "MANIFEST.json"
+    if not path.exists():
+        raise ModelError(f"model manifest missing: {path}")
+    return {e["name"]: e for e in json.loads(path.read_text())}
+
+
+def _resolve(file: str) -> Path:
+    """A manifest `file`: a path under assets/, or `package:<pkg>/<path>` inside an installed package."""
+    if not file.startswith("package:"):
+        return ASSETS / file
+    pkg, _, rel = file[len("package:"):].partition("/")
+    spec = importlib.util.find_spec(pkg)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelError(f"package {pkg!r} holding {rel} is not installed (pip install {pkg.replace('_', '-')})")
+    return Path(list(spec.submodule_search_locations)[0]) / rel
+
+
+@functools.cache
+def asset_path(name: str) -> Path:
+    """Path of a model file, after checking it against its recorded sha256 (once per process)."""
+    entries = manifest()
+    if name not in entries:
+        raise ModelError(f"unknown model {name!r}; known: {', '.join(sorted(entries))}")
+    entry = entries[name]
+    path = _resolve(entry["file"])
+    if not path.exists():
+        raise ModelError(f"model file for {name!r} not found at {path}")
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    if digest.hexdigest() != entry["sha256"]:
+        raise ModelError(f"{path} does not match the sha256 in MANIFEST.json; reinstall facelens")
+    return path
+
+
+class Model:
+    """A loaded network: `model(x, ...) -> list of output arrays`, one call at a time per handle."""
+
+    def __init__(self, name: str, threads: int = 1) -> None:
+        self.name = name
+        self.threads = threads
+        self._session: Any = None
+        self._lock = threading.Lock()
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"name": self.name, "threads": self.threads}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["name"], state["threads"])  # type: ignore[misc]
+
+    def _load(self) -> Any:
+        path = asset_path(self.name)
+        try:
+            if path.suffix == ".tflite":
+                from ai_edge_litert.interpreter import Interpreter
+
+                session = Interpreter(model_path=str(path), num_threads=self.threads)
+                session.allocate_tensors()
+            else:
+                import onnxruntime as ort
+
+                opts = ort.SessionOptions()
+                opts.intra_op_num_threads = self.threads
+                opts.inter_op_num_threads = 1
+                opts.log_severity_level = 3
+                session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # runtime-specific load failures
+            raise ModelError(f"could not load {path.name}: {exc}") from exc
+        log.debug("loaded %s from %s", self.name, path)
+        return session
+
+    def __call__(self, *inputs: np.ndarray) -> list[np.ndarray]:
+        with self._lock:
+            if self._session is None:
+                self._session = self._load()
+            s = self._session
+            if hasattr(s, "get_input_details"):  # LiteRT
+                details = s.get_input_details()
+                for d, x in zip(details, inputs):
+                    if tuple(d["shape"]) != x.shape:
+                        s.resize_tensor_input(d["index"], x.shape)
+                        s.allocate_tensors()
+                    s.set_tensor(d["index"], np.ascontiguousarray(x, dtype=d["dtype"]))
+                s.invoke()
+                return [s.get_tensor(d["index"]).copy() for d in s.get_output_details()]
+            feeds = {i.name: x for i, x in zip(s.get_inputs(), inputs)}
+            return s.run(None, feeds)

@@ -1,0 +1,108 @@
+"""Analyse inputs into an output table, with optional aligned crops and overlays.
+
+The one loop behind `facelens analyze` and `facelens demo`: rows are written as each input
+finishes, and a failing input becomes an error row instead of ending the run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from facelens.api import Analyzer
+from facelens.faces import FrameResult
+from facelens.io import readers
+from facelens.io.writers import TableWriter
+
+
+@dataclass
+class RunStats:
+    inputs: int = 0
+    frames: int = 0
+    faces: int = 0
+    errors: int = 0
+    failed_inputs: list[str] = field(default_factory=list)
+
+    @property
+    def succeeded(self) -> int:
+        return self.inputs - len(self.failed_inputs)
+
+
+def _stem(result: FrameResult) -> str:
+    return Path(result.source).stem
+
+
+def save_crops(result: FrameResult, folder: Path) -> None:
+    from facelens.io.overlay import save_image
+
+    if result.faces.crops is None:
+        return
+    for i, crop in enumerate(result.faces.crops):
+        save_image(folder / f"{_stem(result)}_{result.frame:06d}_{i}.png", crop)
+
+
+def analyze_to_file(
+    analyzer: Analyzer,
+    inputs: Sequence[str | Path],
+    out: str | Path,
+    *,
+    schema: str = "openface",
+    crops: str | Path | None = None,
+    overlay: str | Path | None = None,
+    every: int = 1,
+    start: float = 0.0,
+    end: float | None = None,
+    on_input: Callable[[Path, int], None] | None = None,
+    on_frame: Callable[[FrameResult], None] | None = None,
+) -> RunStats:
+    """Write one row per face (or per empty/failed frame) of every input to `out`.
+
+    `on_input(path, n_frames)` is called before each input, `on_frame(result)` after each frame.
+    """
+    from facelens.io.overlay import VideoOverlay, draw, save_image
+
+    paths = readers.list_inputs(inputs)
+    stats = RunStats(inputs=len(paths))
+    with TableWriter(out, analyzer.features, schema=schema) as writer:
+        for path in paths:
+            video = readers.is_video(path)
+            n = 1
+            if video:
+                try:
+                    n = readers.video_info(path).frames
+                except Exception:  # reported as an error row by the analyzer below
+                    n = 1
+            if on_input:
+                on_input(path, n)
+            good = False
+            vid_out = None
+            frames = readers.read_video(path, every=every, start=start, end=end) if video and overlay else None
+            try:
+                for result in analyzer.iter(path, every=every, start=start, end=end):
+                    writer.write([result])
+                    stats.frames += 1
+                    stats.faces += len(result.faces)
+                    if result.error:
+                        stats.errors += 1
+                    else:
+                        good = True
+                    if crops:
+                        save_crops(result, Path(crops))
+                    if overlay and not result.error:
+                        if video:
+                            frame = next(frames)
+                            if vid_out is None:
+                                fps = readers.video_info(path).fps / every
+                                vid_out = VideoOverlay(Path(overlay) / f"{path.stem}.mp4", fps, (frame.rgb.shape[1], frame.rgb.shape[0]))
+                            vid_out.write(draw(frame.rgb, result.faces))
+                        else:
+                            save_image(Path(overlay) / f"{path.stem}.jpg", draw(readers.read_image(path), result.faces))
+                    if on_frame:
+                        on_frame(result)
+            finally:
+                if vid_out is not None:
+                    vid_out.close()
+            if not good:
+                stats.failed_inputs.append(str(path))
+    return stats

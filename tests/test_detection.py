@@ -1,0 +1,62 @@
+"""Detection on real photos: counts, recall on hand-drawn VOC boxes, no false positives."""
+
+import xml.etree.ElementTree as ET
+
+import numpy as np
+import pytest
+
+from facelens.models.blazeface import BlazeFace, anchors, SPECS
+from facelens.track import iou_matrix
+
+from conftest import data_path, load_rgb
+
+
+def test_anchor_counts_match_the_networks():
+    assert len(anchors(SPECS["short"])) == 896
+    assert len(anchors(SPECS["full"])) == 2304
+
+
+@pytest.mark.parametrize("name,count", [
+    ("detection/multi_face.jpg", 5), ("detection/single_face.jpg", 1), ("detection/no-face.jpg", 0),
+    ("detection/dogs.jpg", 0), ("misc/astronaut.png", 1),
+])
+def test_face_counts(fast_analyzer, name, count):
+    faces = fast_analyzer.faces(load_rgb(data_path(*name.split("/"))))
+    assert len(faces) == count
+
+
+def voc_boxes() -> dict[str, np.ndarray]:
+    truth: dict[str, list] = {}
+    for xml in ("training.xml", "testing.xml"):
+        for image in ET.parse(data_path("detection", xml)).getroot().iter("image"):
+            for b in image.iter("box"):
+                if b.get("ignore") == "1":
+                    continue
+                x, y, w, h = (float(b.get(k)) for k in ("left", "top", "width", "height"))
+                truth.setdefault(image.get("file"), []).append([x, y, x + w, y + h])
+    return {k: np.array(v) for k, v in truth.items()}
+
+
+def detection_recall(detector: BlazeFace, iou_thr: float = 0.4) -> tuple[float, int]:
+    hits = total = false_pos = 0
+    for name, truth in voc_boxes().items():
+        found = detector(load_rgb(data_path("detection", name))).boxes
+        total += len(truth)
+        iou = iou_matrix(truth, found) if len(found) else np.zeros((len(truth), 0))
+        used: set[int] = set()
+        for row in iou:
+            order = [j for j in np.argsort(-row) if j not in used and row[j] >= iou_thr]
+            if order:
+                used.add(order[0])
+                hits += 1
+        false_pos += len(found) - len(used)
+    return hits / total, false_pos
+
+
+def test_voc_recall_at_iou_04():
+    recall, _ = detection_recall(BlazeFace("full"))
+    assert recall >= 0.90, f"recall {recall:.3f} on the 43 VOC boxes"
+
+
+def test_short_range_detector_finds_close_faces():
+    assert len(BlazeFace("short")(load_rgb(data_path("misc", "astronaut.png"))).boxes) == 1
