@@ -8,7 +8,7 @@ import pytest
 from facelens.models.blazeface import BlazeFace, anchors, SPECS
 from facelens.track import iou_matrix
 
-from conftest import data_path, load_rgb
+from shared_data import data_path, load_rgb
 
 
 def test_anchor_counts_match_the_networks():

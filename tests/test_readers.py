@@ -9,7 +9,7 @@ from PIL import Image
 from facelens.errors import InputError
 from facelens.io import readers
 
-from conftest import SAMPLES, data_path
+from shared_data import SAMPLES, data_path
 
 
 def test_missing_empty_text_and_truncated(tmp_path):

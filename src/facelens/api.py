@@ -165,17 +165,17 @@ class Analyzer:
             if "pose" in f:
                 extra.update(pose_R=pose_R, pose_T=pose_T)
             if "gaze" in f:
-                extra["gaze"], extra["gaze_angle"] = geometry.gaze(mesh, pose_R)
+                extra["gaze"], extra["gaze_angle"] = geometry.gaze(mesh, pose_R, pose_T)
             if "aus" in f:
-                extra["aus"] = geometry.action_units(mesh, pose_R)
+                extra["aus"] = geometry.action_units(mesh, pose_R, pose_T)
             if "quality" in f:
-                extra["quality"] = geometry.quality(rgb, boxes, mesh, pose_R, scores)
+                extra["quality"] = geometry.quality(rgb, boxes, mesh, pose_R, scores, pose_T)
         if "crops" in f:
             extra["crops"] = geometry.align(rgb, lm5)
         if "emotion" in f:
             extra["emotion"] = self.emotion_model(rgb, boxes, whole=not self.detect)
         if "age_gender" in f:
-            extra["age"], extra["male_prob"] = self.age_gender_model(rgb, lm5)
+            extra["age"], extra["male_prob"] = self.age_gender_model(rgb, mesh)
         if "identity" in f and heads:
             extra["embedding"] = self.embedder(rgb, boxes)
         return faces.with_(**extra)

