@@ -25,7 +25,12 @@ def face_square(rgb: np.ndarray, box: np.ndarray, margin: float, size: int) -> n
     half = max(box[2] - box[0], box[3] - box[1]) * margin / 2
     k = size / (2 * half)
     m = np.array([[k, 0, size / 2 - k * cx], [0, k, size / 2 - k * cy]], np.float32)
-    return cv2.warpAffine(rgb, m, (size, size), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REPLICATE)
+    return cv2.warpAffine(rgb, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def _resize(rgb: np.ndarray) -> np.ndarray:
+    shrink = min(rgb.shape[:2]) > SIZE
+    return cv2.resize(rgb, (SIZE, SIZE), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
 
 
 class Emotion:
@@ -39,7 +44,7 @@ class Emotion:
             return np.zeros((0, len(EMOTIONS)), np.float32)
         crops = []
         for box in boxes:
-            face = cv2.resize(rgb, (SIZE, SIZE), interpolation=cv2.INTER_AREA) if whole else face_square(rgb, box, MARGIN, SIZE)
+            face = _resize(rgb) if whole else face_square(rgb, box, MARGIN, SIZE)
             crops.append(cv2.cvtColor(face, cv2.COLOR_RGB2GRAY))
         x = (np.stack(crops).astype(np.float32)[..., None] / 255.0 - 0.5) * 2.0
         (probs,) = self.model(x)[:1]
