@@ -135,19 +135,23 @@ def demo(out: Path = typer.Option(Path("facelens-demo"), "--out", help="Where to
 
     table = pq.read_table(out / "demo.parquet")
     pacsv.write_csv(table.drop_columns([c for c in VECTOR_COLUMNS if c in table.column_names]), out / "demo.csv")
-    shown = ("file", "frame", "track_id", "confidence", "pose_Ry", "gaze_angle_x", "AU12_r", "emotion", "age", "gender", "quality")
-    summary = Table(title="facelens demo: one row per face (first frames of each input)")
-    for col in shown:
-        summary.add_column(col)
+    shown = {"file": "file", "frame": "frame", "track_id": "track", "confidence": "score", "pose_Ry": "yaw°",
+             "gaze_angle_x": "gaze x°", "AU12_r": "AU12", "emotion": "emotion", "age": "age", "gender": "gender",
+             "quality": "quality"}
+    summary = Table(title="facelens demo: first frames of each input, one row per face")
+    for header in shown.values():
+        summary.add_column(header, no_wrap=True)
     for _, row in table.to_pandas().groupby("file").head(3).iterrows():
-        summary.add_row(*[_fmt(row[c]) for c in shown])
-    Console().print(summary)
+        summary.add_row(*[_fmt(row[c], degrees=c in ("pose_Ry", "gaze_angle_x")) for c in shown])
+    Console(width=120).print(summary)
     console.print(f"{stats.faces} face rows; wrote {out}/demo.csv, {out}/demo.parquet, {out}/overlay/, {out}/crops/")
 
 
-def _fmt(value: object) -> str:
+def _fmt(value: object, degrees: bool = False) -> str:
+    if value is None or (isinstance(value, float) and value != value):
+        return ""
     if isinstance(value, float):
-        return f"{value:.3f}"
+        return f"{value * 57.29578:.1f}" if degrees else f"{value:.0f}" if value.is_integer() else f"{value:.2f}"
     if isinstance(value, str) and "/" in value:
         return Path(value).name
     return str(value)
