@@ -13,7 +13,7 @@ from rich.table import Table
 
 from facelens import __version__
 from facelens.errors import FacelensError, FeatureError
-from facelens.features import FEATURES
+from facelens.features import FEATURES, parse_features
 
 app = typer.Typer(help="Per-face feature tables from images, folders and videos, on a CPU.", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False)
@@ -66,9 +66,9 @@ def analyze(
     from facelens.run import analyze_to_file
 
     try:
-        feats = None if features == "default" else features
+        feats = parse_features(None if features == "default" else features)
         if crops is not None:
-            feats = ",".join(sorted(set((feats or ",".join(Analyzer().features)).split(",")) | {"crops"}))
+            feats |= {"crops"}
         analyzer = Analyzer(feats, detector=detector, min_score=min_score, max_faces=max_faces,
                             detect=not no_detect, landmarks68=landmarks68)
         from facelens.io.writers import format_of
