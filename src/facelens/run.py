@@ -6,12 +6,15 @@ finishes, and a failing input becomes an error row instead of ending the run.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from facelens.api import Analyzer
-from facelens.faces import FrameResult
+from facelens.errors import InputError
+from facelens.faces import Faces, FrameResult
 from facelens.io import readers
 from facelens.io.writers import TableWriter
 
@@ -40,6 +43,21 @@ def save_crops(result: FrameResult, folder: Path) -> None:
         return
     for i, crop in enumerate(result.faces.crops):
         save_image(folder / f"{_stem(result)}_{result.frame:06d}_{i}.png", crop)
+
+
+def _results(analyzer: Analyzer, path: Path, frames: bool, every: int, start: float,
+             end: float | None) -> Iterator[tuple[FrameResult, np.ndarray | None]]:
+    """(result, rgb) pairs of one input; rgb is the decoded video frame when `frames`, else None."""
+    if not frames:
+        for result in analyzer.iter(path, every=every, start=start, end=end):
+            yield result, None
+        return
+    from facelens.track import video_frames
+
+    try:
+        yield from video_frames(analyzer, path, every=every, start=start, end=end)
+    except InputError as exc:
+        yield FrameResult(str(path), Faces.empty(), error=str(exc)), None
 
 
 def analyze_to_file(
@@ -77,9 +95,8 @@ def analyze_to_file(
                 on_input(path, n)
             good = False
             vid_out = None
-            frames = readers.read_video(path, every=every, start=start, end=end) if video and overlay else None
             try:
-                for result in analyzer.iter(path, every=every, start=start, end=end):
+                for result, rgb in _results(analyzer, path, video and overlay is not None, every, start, end):
                     writer.write([result])
                     stats.frames += 1
                     stats.faces += len(result.faces)
@@ -91,11 +108,10 @@ def analyze_to_file(
                         save_crops(result, Path(crops))
                     if overlay and not result.error:
                         if video:
-                            frame = next(frames)
                             if vid_out is None:
                                 fps = readers.video_info(path).fps / every
-                                vid_out = VideoOverlay(Path(overlay) / f"{path.stem}.mp4", fps, (frame.rgb.shape[1], frame.rgb.shape[0]))
-                            vid_out.write(draw(frame.rgb, result.faces))
+                                vid_out = VideoOverlay(Path(overlay) / f"{path.stem}.mp4", fps, (rgb.shape[1], rgb.shape[0]))
+                            vid_out.write(draw(rgb, result.faces))
                         else:
                             save_image(Path(overlay) / f"{path.stem}.jpg", draw(readers.read_image(path), result.faces))
                     if on_frame:

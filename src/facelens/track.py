@@ -1,12 +1,48 @@
-"""Video analysis with stable track ids.
+"""Video analysis with stable track ids; the face mesh follows each face between detections.
 
-Every frame is detected and matched to the live tracks by box IoU (greedy, highest first); a
-track survives `max_missed` frames without a match before its id is retired.
+Each live track's mesh is re-fitted on the ROI of its previous-frame mesh (`roi_from_mesh`, as
+MediaPipe's video graph does). Full detection runs only
+
+- every `detect_every` (K) analysed frames, to find faces that entered the view,
+- on any frame where a track's mesh presence score drops below `min_presence` or a track is lost,
+- on every frame while no track is live (detection alone is cheap: ~2.7 ms at 640 px).
+
+New detections are matched to the followed tracks by box IoU; unmatched ones are matched to lost
+tracks by IoU with the box predicted from the track's landmark motion (mesh-centre velocity).
+When an identity check is on (`reid`, default: when "identity" is among the features) a lost
+track is re-found only if the dlib descriptors are closer than 0.6 (dlib's same-person threshold).
+A lost track is retired after `max_missed` frames. A new track is tentative until it has been
+seen on `confirm` consecutive frames; its rows are held back (at most `confirm` - 1 frames) and
+dropped if it dies first, which removes one- and two-frame false detections.
+
+Identity: the 128-D embedding of a track is computed when it is confirmed and refreshed every
+`embed_every` frames; rows in between carry a copy of the track's latest embedding.
+
+Boxes: a detected frame keeps the detector's box; a followed frame gets a box from its mesh with
+the fixed mapping `MESH_TO_BOX` (centre offset and scale relative to the 468-point extent),
+measured as medians over 1,200 detected frames of the four face videos in ../shared/data/video
+(per-frame spread: 3-4% of the face size for the centre, 4-8% for the size).
+
+Defaults, from measurements on ../shared/data/video (see benchmarks/video.py):
+- min_presence 0.5: followed meshes on real faces scored >= 0.989 on every frame of
+  WolfgangLanger_Pexels and single_face; at the scene cuts of face_noface / noface_face a
+  followed mesh scores < 0.01 on the first face-less frame.
+- confirm 3, confirm_presence 0.9: a tentative track dies on its first followed frame with a
+  mesh presence under 0.9. The detector's false positives on the face-less clips (detector score
+  0.52-0.61, mesh presence up to 0.98 on the detection ROI) all fell under 0.9 within two
+  followed frames, while real faces scored >= 0.99 on their first followed frames.
+- detect_every 10 (~0.4 s at 24 fps): a new face is found within 10 frames while detection costs
+  a tenth of its per-frame price; see the K sweep in benchmarks/video.py.
+- max_missed 12 (~0.5 s): bridges blinks of the detector and short occlusions, and is shorter
+  than the gap between a scene cut and any false positive in the face-less test clips.
 """
 
 from __future__ import annotations
 
+import logging
+from collections import deque
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,9 +51,17 @@ import numpy as np
 from facelens.faces import Faces, FrameResult
 from facelens.io import readers
 from facelens.models import facemesh as fm
+from facelens.models.dlib_models import DLIB_THRESHOLD
+from facelens.video import prefetch
 
 if TYPE_CHECKING:
     from facelens.api import Analyzer
+
+log = logging.getLogger(__name__)
+
+# Detector box from the mesh's 468-point extent (w, h): centre offset (x, y) in units of (w, h),
+# then width and height scale. Measured on detected frames (module docstring).
+MESH_TO_BOX = np.array([-0.008, 0.024, 1.191, 0.969], np.float32)
 
 
 def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -32,53 +76,258 @@ def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)
 
 
-class IouTracker:
-    """Assigns track ids to boxes frame by frame."""
+def greedy_match(iou: np.ndarray, min_iou: float) -> list[tuple[int, int]]:
+    """(row, col) pairs, highest IoU first, each row and column used once, IoU >= min_iou."""
+    pairs: list[tuple[int, int]] = []
+    rows: set[int] = set()
+    cols: set[int] = set()
+    for flat in np.argsort(-iou, axis=None):
+        r, c = (int(v) for v in np.unravel_index(flat, iou.shape))
+        if iou[r, c] < min_iou:
+            break
+        if r not in rows and c not in cols:
+            pairs.append((r, c))
+            rows.add(r)
+            cols.add(c)
+    return pairs
 
-    def __init__(self, min_iou: float = 0.3, max_missed: int = 10) -> None:
-        self.min_iou = min_iou
-        self.max_missed = max_missed
-        self.boxes = np.zeros((0, 4), np.float32)
-        self.ids: list[int] = []
-        self.missed: list[int] = []
+
+def box_from_mesh(mesh: np.ndarray) -> np.ndarray:
+    """(N,478,3) meshes -> (N,4) boxes consistent with the detector's (see `MESH_TO_BOX`)."""
+    pts = mesh[:, :468, :2]
+    lo, hi = pts.min(1), pts.max(1)
+    size = hi - lo
+    centre = (lo + hi) / 2 + MESH_TO_BOX[:2] * size
+    half = size * MESH_TO_BOX[2:] / 2
+    return np.concatenate([centre - half, centre + half], 1).astype(np.float32)
+
+
+@dataclass
+class TrackerOptions:
+    """Tracking parameters; the defaults and how they were chosen are in the module docstring."""
+
+    detect_every: int = 10
+    min_presence: float = 0.5
+    max_missed: int = 12
+    confirm: int = 3
+    confirm_presence: float = 0.9
+    min_iou: float = 0.3
+    reid: bool | None = None  # None: check identity on re-find when "identity" is a feature
+    reid_threshold: float = DLIB_THRESHOLD
+    embed_every: int = 120
+    duplicate_iou: float = 0.6
+
+
+@dataclass
+class Track:
+    id: int
+    mesh: np.ndarray  # (478,3) latest mesh
+    box: np.ndarray  # (4,) latest box
+    score: float  # confidence on the latest frame: detector score, or mesh presence when followed
+    velocity: np.ndarray = field(default_factory=lambda: np.zeros(2, np.float32))  # px/frame
+    hits: int = 1  # consecutive frames seen
+    missed: int = 0  # consecutive frames not seen (0: live)
+    confirmed: bool = False
+    embedding: np.ndarray | None = None
+    embedded_at: int = -1
+
+    def predicted_box(self) -> np.ndarray:
+        shift = self.velocity * self.missed
+        return self.box + np.concatenate([shift, shift])
+
+    def move(self, mesh: np.ndarray, box: np.ndarray, score: float) -> None:
+        centre = lambda m: m[:468, :2].mean(0)  # noqa: E731
+        self.velocity = (0.5 * self.velocity + 0.5 * (centre(mesh) - centre(self.mesh))).astype(np.float32)
+        self.mesh, self.box, self.score = mesh, box, score
+        self.hits += 1
+
+
+class MeshTracker:
+    """Frame-by-frame tracker: `step(rgb, index)` returns the faces of one frame with track ids.
+
+    Results of tentative tracks are held back; `drain()` returns frames whose tracks are resolved.
+    """
+
+    def __init__(self, analyzer: Analyzer, options: TrackerOptions | None = None) -> None:
+        self.analyzer = analyzer
+        self.opt = options or TrackerOptions()
+        self.reid = "identity" in analyzer.features if self.opt.reid is None else self.opt.reid
+        self.tracks: list[Track] = []
         self.next_id = 0
+        self.since_detect = 0
+        self.detections = 0  # frames on which the detector ran
+        self._dead: set[int] = set()  # tentative tracks that died: their held rows are dropped
 
-    def update(self, boxes: np.ndarray) -> np.ndarray:
-        ids = np.full(len(boxes), -1, np.int64)
-        if len(self.ids) and len(boxes):
-            iou = iou_matrix(self.boxes, boxes)
-            for flat in np.argsort(-iou, axis=None):
-                t, d = np.unravel_index(flat, iou.shape)
-                if iou[t, d] < self.min_iou:
+    # Stages of one step.
+    def _follow(self, rgb: np.ndarray) -> bool:
+        """Re-fit the mesh of each live track on its previous mesh's ROI; True if one was lost."""
+        live = [t for t in self.tracks if t.missed == 0]
+        if not live:
+            return False
+        mesh, presence = self.analyzer.mesh_from_rois(rgb, [fm.roi_from_mesh(t.mesh) for t in live], refine=False)
+        boxes = box_from_mesh(mesh)
+        lost = False
+        for t, m, p, b in zip(live, mesh, presence, boxes):
+            if p >= (self.opt.min_presence if t.confirmed else self.opt.confirm_presence):
+                t.move(m, b, float(p))
+            else:
+                t.missed, t.hits, lost = 1, 0, True
+        return lost
+
+    def _detect(self, rgb: np.ndarray) -> None:
+        det = self.analyzer._detect(rgb)
+        self.detections += 1
+        self.since_detect = 0
+        live = [t for t in self.tracks if t.missed == 0]
+        used: set[int] = set()
+        if live and len(det.scores):
+            for r, c in greedy_match(iou_matrix(np.stack([t.box for t in live]), det.boxes), self.opt.min_iou):
+                live[r].box, live[r].score = det.boxes[c], float(det.scores[c])
+                used.add(c)
+        new = [i for i in range(len(det.scores)) if i not in used]
+        if not new:
+            return
+        rois = [fm.roi_from_detection(det.boxes[i], det.keypoints[i]) for i in new]
+        mesh, presence = self.analyzer.mesh_from_rois(rgb, rois, refine=True)
+        for i, m, p in zip(new, mesh, presence):
+            if p >= self.opt.min_presence:
+                self._found(rgb, m, det.boxes[i], float(det.scores[i]))
+
+    def _found(self, rgb: np.ndarray, mesh: np.ndarray, box: np.ndarray, score: float) -> None:
+        """A detection no live track explains: a lost track re-found, or a new tentative track."""
+        lost = [t for t in self.tracks if t.missed > 0]
+        if lost:
+            iou = iou_matrix(np.stack([t.predicted_box() for t in lost]), box[None])[:, 0]
+            for k in np.argsort(-iou):
+                t = lost[int(k)]
+                if iou[k] < self.opt.min_iou:
                     break
-                if ids[d] < 0 and self.ids[t] not in ids:
-                    ids[d] = self.ids[t]
-        matched = set(ids.tolist())
-        kept = [(b, i, m + 1) for b, i, m in zip(self.boxes, self.ids, self.missed) if i not in matched and m + 1 <= self.max_missed]
-        for d in np.flatnonzero(ids < 0):
-            ids[d] = self.next_id
-            self.next_id += 1
-        self.boxes = np.concatenate([boxes, np.array([k[0] for k in kept], np.float32).reshape(-1, 4)]).astype(np.float32)
-        self.ids = ids.tolist() + [k[1] for k in kept]
-        self.missed = [0] * len(boxes) + [k[2] for k in kept]
-        return ids
+                if self.reid and t.embedding is not None:
+                    emb = self.analyzer.embedder(rgb, box[None])[0]
+                    dist = float(np.linalg.norm(emb - t.embedding))
+                    if dist >= self.opt.reid_threshold:
+                        log.debug("track %d not re-found: descriptor distance %.2f", t.id, dist)
+                        continue
+                t.mesh, t.box, t.score = mesh, box, score
+                t.missed, t.hits, t.velocity = 0, 1, np.zeros(2, np.float32)
+                return
+        self.tracks.append(Track(self.next_id, mesh, box, score))
+        self.next_id += 1
+
+    def _prune(self) -> None:
+        """Merge live tracks that converged on one face; retire lost tracks; confirm new ones."""
+        live = sorted((t for t in self.tracks if t.missed == 0), key=lambda t: (not t.confirmed, t.id))
+        if len(live) > 1:
+            iou = iou_matrix(np.stack([t.box for t in live]), np.stack([t.box for t in live]))
+            for j in range(len(live)):
+                if any(iou[i, j] > self.opt.duplicate_iou and live[i].missed == 0 for i in range(j)):
+                    live[j].missed = self.opt.max_missed + 1
+        keep = []
+        for t in self.tracks:
+            if t.missed > self.opt.max_missed or (t.missed > 0 and not t.confirmed):
+                if not t.confirmed:
+                    self._dead.add(t.id)
+                continue
+            if t.hits >= self.opt.confirm:
+                t.confirmed = True
+            keep.append(t)
+        self.tracks = keep
+
+    def _embed(self, rgb: np.ndarray, index: int) -> None:
+        due = [t for t in self.tracks if t.missed == 0 and t.confirmed
+               and (t.embedding is None or index - t.embedded_at >= self.opt.embed_every)]
+        if due:
+            for t, e in zip(due, self.analyzer.embedder(rgb, np.stack([t.box for t in due]))):
+                t.embedding, t.embedded_at = e, index
+
+    def step(self, rgb: np.ndarray, index: int) -> Faces:
+        """Track one frame and describe its live faces (track ids set, identity not yet)."""
+        for t in self.tracks:
+            if t.missed > 0:
+                t.missed += 1
+        lost = self._follow(rgb)
+        self.since_detect += 1
+        if (lost or self.since_detect >= self.opt.detect_every or not self.tracks
+                or any(t.missed > 0 for t in self.tracks)):
+            self._detect(rgb)
+        self._prune()
+        if self.reid:
+            self._embed(rgb, index)
+        live = [t for t in self.tracks if t.missed == 0]
+        if not live:
+            return Faces.empty()
+        boxes = np.stack([t.box for t in live])
+        scores = np.array([t.score for t in live], np.float32)
+        faces = self.analyzer.describe(rgb, boxes, scores, np.stack([t.mesh for t in live]), None, heads=False)
+        return faces.with_(track_id=np.array([t.id for t in live], np.int64))
+
+    def resolve(self, faces: Faces) -> Faces | None:
+        """Faces of a held frame once every track in it is confirmed or dead; None while pending.
+
+        Rows of dead tentative tracks are dropped; with identity, each row gets a copy of its
+        track's latest embedding.
+        """
+        if faces.track_id is None or len(faces) == 0:
+            return faces
+        by_id = {t.id: t for t in self.tracks}
+        ids = faces.track_id.tolist()
+        if any(i not in self._dead and not (i in by_id and by_id[i].confirmed) for i in ids):
+            return None
+        faces = faces[np.array([i not in self._dead for i in ids], bool)]
+        if "identity" in self.analyzer.features and len(faces):
+            emb = [by_id[i].embedding if i in by_id else None for i in faces.track_id.tolist()]
+            if all(e is not None for e in emb):
+                faces = faces.with_(embedding=np.stack(emb))
+        return faces
+
+    def finish(self, faces: Faces) -> Faces:
+        """Faces of a frame held at the end of the video: unconfirmed tracks are dropped."""
+        if faces.track_id is None or len(faces) == 0:
+            return faces
+        for t in self.tracks:
+            if not t.confirmed:
+                self._dead.add(t.id)
+        resolved = self.resolve(faces)
+        assert resolved is not None  # every track is now confirmed or dead
+        return resolved
+
+
+def video_frames(analyzer: Analyzer, path: str | Path, every: int = 1, start: float = 0.0, end: float | None = None,
+                 options: TrackerOptions | None = None) -> Iterator[tuple[FrameResult, np.ndarray | None]]:
+    """Yield (result, rgb) per selected frame, in order; faces carry `track_id`.
+
+    Frames are decoded in a reader thread ahead of the analysis. A video that stops before its
+    declared frame count ends with an error result (rgb None).
+    """
+    info = readers.video_info(path)
+    tracker = MeshTracker(analyzer, options)
+    held: deque[tuple[FrameResult, np.ndarray]] = deque()
+    last = -1
+    frames = 0
+    for frame in prefetch(readers.read_video(path, every=every, start=start, end=end)):
+        last = frame.index
+        frames += 1
+        faces = tracker.step(frame.rgb, frame.index)
+        held.append((FrameResult(str(path), faces, frame.index, frame.timestamp, info.width, info.height), frame.rgb))
+        while held:
+            result, rgb = held[0]
+            resolved = tracker.resolve(result.faces)
+            if resolved is None:
+                break
+            held.popleft()
+            result.faces = resolved
+            yield result, rgb
+    for result, rgb in held:
+        result.faces = tracker.finish(result.faces)
+        yield result, rgb
+    log.debug("%s: %d frames, detector ran on %d, %d tracks", path, frames, tracker.detections, tracker.next_id)
+    if end is None and info.frames and last + 1 < info.frames - 1:
+        msg = f"{path}: video ended at frame {last + 1} of {info.frames} declared"
+        yield FrameResult(str(path), Faces.empty(), last + 1, error=msg), None
 
 
 def track_video(analyzer: Analyzer, path: str | Path, every: int = 1, start: float = 0.0,
-                end: float | None = None) -> Iterator[FrameResult]:
+                end: float | None = None, options: TrackerOptions | None = None) -> Iterator[FrameResult]:
     """Yield one `FrameResult` per selected frame, faces carrying `track_id`."""
-    info = readers.video_info(path)
-    tracker = IouTracker()
-    last = -1
-    for frame in readers.read_video(path, every=every, start=start, end=end):
-        last = frame.index
-        det = analyzer._detect(frame.rgb)
-        rois = [fm.roi_from_detection(b, k) for b, k in zip(det.boxes, det.keypoints)]
-        mesh, presence = analyzer.mesh_from_rois(frame.rgb, rois, refine=False)
-        keep = presence >= 0.5
-        faces: Faces = analyzer.describe(frame.rgb, det.boxes[keep], det.scores[keep], mesh[keep], det.keypoints[keep])
-        faces = faces.with_(track_id=tracker.update(faces.boxes))
-        yield FrameResult(str(path), faces, frame.index, frame.timestamp, info.width, info.height)
-    if end is None and info.frames and last + 1 < info.frames - 1:
-        msg = f"{path}: video ended at frame {last + 1} of {info.frames} declared"
-        yield FrameResult(str(path), Faces.empty(), last + 1, error=msg)
+    for result, _ in video_frames(analyzer, path, every, start, end, options):
+        yield result
