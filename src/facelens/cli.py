@@ -60,6 +60,7 @@ def analyze(
     max_faces: Optional[int] = typer.Option(None, "--max-faces", min=1, help="Keep the N largest faces per image."),
     no_detect: bool = typer.Option(False, "--no-detect", help="Treat each image as one pre-cropped face."),
     landmarks68: str = typer.Option("mesh", "--landmarks68", help="68-point source: mesh, or dlib (non-commercial weights)."),
+    summary: Optional[Path] = typer.Option(None, "--summary", help="Per-track video summary: .csv, .parquet or .json."),
 ) -> None:
     """Analyse images, folders and videos into one table: a row per face per frame."""
     from facelens.api import Analyzer
@@ -76,7 +77,19 @@ def analyze(
         format_of(output)
     except FeatureError as exc:
         fail(str(exc), 2)
+    if summary is not None and schema != "openface":
+        fail("--summary reads the openface columns; use it with --schema openface", 2)
+    if summary is not None and summary.suffix.lower() not in (".csv", ".parquet", ".pq", ".json"):
+        fail(f"{summary}: unknown summary format; use .csv, .parquet or .json", 2)
     stats = _run(analyzer, inputs, output, schema, crops, overlay, every, start, end)
+    if summary is not None and stats.frames:
+        from facelens.video import write_summary
+
+        try:
+            tracks = write_summary(output, summary)
+        except FacelensError as exc:
+            fail(str(exc), 1)
+        console.print(f"{len(tracks)} track(s) -> {summary}")
     console.print(f"{stats.inputs} input(s), {stats.frames} frame(s), {stats.faces} face row(s), "
                   f"{stats.errors} error row(s) -> {output}")
     for name in stats.failed_inputs[:10]:
@@ -168,6 +181,11 @@ def models() -> None:
     for entry in manifest().values():
         table.add_row(entry["name"], entry.get("runtime", ""), entry.get("licence", ""), entry.get("source", ""))
     Console().print(table)
+
+
+from facelens import plot as _plot_commands  # noqa: E402,F401
+
+from facelens.server import commands as _server_commands  # noqa: E402,F401
 
 
 if __name__ == "__main__":

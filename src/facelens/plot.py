@@ -1,0 +1,105 @@
+"""`facelens plot`: per-track timelines of emotion probabilities, head pose and AU estimates.
+
+One column of panels per track (the longest `max_tracks` tracks), one row per kind of feature
+present in the table: emotions as stacked probabilities, pose as pitch/yaw/roll in degrees, and
+the action units that vary most over the video.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import pandas as pd
+import typer
+
+from facelens.cli import app, console, fail
+from facelens.errors import FacelensError, InputError
+from facelens.faces import EMOTIONS
+
+MAX_TRACKS = 4
+N_AUS = 6  # the AUs with the largest spread are drawn
+EMOTION_COLOURS = ("#9e9e9e", "#f2b705", "#3b6fb6", "#8e44ad", "#16a085", "#6b8e23", "#d62728")
+
+
+def _rows(table: pd.DataFrame) -> list[str]:
+    rows = []
+    if all(f"emotion_{e}" in table.columns for e in EMOTIONS):
+        rows.append("emotion")
+    if {"pose_Rx", "pose_Ry", "pose_Rz"} <= set(table.columns):
+        rows.append("pose")
+    if any(c.startswith("AU") and c.endswith("_r") for c in table.columns):
+        rows.append("aus")
+    return rows
+
+
+def _top_aus(table: pd.DataFrame, n: int) -> list[str]:
+    aus = [c for c in table.columns if c.startswith("AU") and c.endswith("_r")]
+    spread = table[aus].std().fillna(0.0)
+    return sorted(spread.sort_values(ascending=False).index[:n])
+
+
+def plot_timeline(table: pd.DataFrame, out: str | Path, max_tracks: int = MAX_TRACKS) -> Path:
+    """Draw per-track timelines of `table` (a facelens video table) to the image file `out`."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if "track_id" not in table.columns or table["track_id"].notna().sum() == 0:
+        raise InputError("no tracked faces in the table: plot needs a video analysed by facelens")
+    faces = table[table["track_id"].notna()]
+    rows = _rows(faces)
+    if not rows:
+        raise InputError("the table has no emotion, pose or AU columns to plot (analyse with those features)")
+    groups = sorted(faces.groupby(["file", "track_id"]), key=lambda kv: -len(kv[1]))[:max_tracks]
+    aus = _top_aus(faces, N_AUS) if "aus" in rows else []
+    fig, axes = plt.subplots(len(rows), len(groups), figsize=(5.5 * len(groups) + 1.8, 2.3 * len(rows) + 0.6),
+                             squeeze=False, sharex="col", constrained_layout=True)
+    for col, ((file, track), g) in enumerate(groups):
+        g = g.sort_values("timestamp")
+        t = g["timestamp"].to_numpy(float)
+        axes[0, col].set_title(f"{Path(str(file)).name}  track {int(track)}  ({len(g)} frames)", fontsize=10)
+        for row, kind in enumerate(rows):
+            ax = axes[row, col]
+            if kind == "emotion":
+                probs = np.nan_to_num(g[[f"emotion_{e}" for e in EMOTIONS]].to_numpy(float)).T
+                ax.stackplot(t, probs, labels=EMOTIONS, colors=EMOTION_COLOURS, linewidth=0)
+                ax.set_ylim(0, 1)
+                ax.set_ylabel("emotion probability")
+            elif kind == "pose":
+                for c, name in zip(("pose_Rx", "pose_Ry", "pose_Rz"), ("pitch", "yaw", "roll")):
+                    ax.plot(t, np.degrees(g[c].to_numpy(float)), label=name, linewidth=1.2)
+                ax.axhline(0, color="0.7", linewidth=0.6)
+                ax.set_ylabel("head pose (°)")
+            else:
+                for c in aus:
+                    ax.plot(t, g[c].to_numpy(float), label=c[:-2], linewidth=1.1)
+                ax.set_ylim(0, 5)
+                ax.set_ylabel("AU intensity (0-5)")
+            ax.grid(alpha=0.3)
+            if col == len(groups) - 1:
+                ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8, frameon=False)
+        axes[-1, col].set_xlabel("time (s)")
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
+@app.command()
+def plot(
+    table: Path = typer.Argument(..., help="A facelens output table of a video (.parquet, .csv or .jsonl)."),
+    output: Path = typer.Option(Path("timeline.png"), "--output", "-o", help="Image to write (.png, .svg, .pdf)."),
+    max_tracks: Optional[int] = typer.Option(MAX_TRACKS, "--max-tracks", min=1, help="Plot the N longest tracks."),
+) -> None:
+    """Per-track timelines of emotion probabilities, head pose and AU estimates over time."""
+    from facelens.video import read_table
+
+    try:
+        written = plot_timeline(read_table(table), output, max_tracks or MAX_TRACKS)
+    except FacelensError as exc:
+        fail(str(exc), 1)
+    console.print(f"wrote {written}")
