@@ -1,0 +1,50 @@
+"""`facelens serve`: the REST API and web page on uvicorn, bound to loopback unless told otherwise."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Optional
+
+import typer
+
+from facelens.cli import app, console, fail
+from facelens.errors import FeatureError
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to bind; loopback by default."),
+    port: int = typer.Option(8000, "--port", min=1, max=65535, help="TCP port."),
+    workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Pooled analyzers [FACELENS_WORKERS; default: CPU cores]."),
+    max_upload_mb: Optional[float] = typer.Option(None, "--max-upload-mb", help="Largest request body in MB [FACELENS_MAX_UPLOAD_MB; 50]."),
+    max_pixels: Optional[int] = typer.Option(None, "--max-pixels", help="Largest image / frame in pixels [FACELENS_MAX_PIXELS; 40,000,000]."),
+    timeout: Optional[float] = typer.Option(None, "--timeout", help="Image request timeout in seconds [FACELENS_TIMEOUT_S; 60]."),
+    job_ttl: Optional[float] = typer.Option(None, "--job-ttl", help="Seconds a finished video job is kept [FACELENS_JOB_TTL_S; 3600]."),
+    max_video_frames: Optional[int] = typer.Option(None, "--max-video-frames", help="Most frames per video job [FACELENS_MAX_VIDEO_FRAMES; 3000]."),
+) -> None:
+    """Serve the REST API (/api/v1, OpenAPI at /docs) and the web page (/). Set FACELENS_API_KEY to
+    require an X-API-Key header on every API call."""
+    import uvicorn
+
+    from facelens.server.app import Settings, create_app
+
+    try:
+        settings = Settings.from_env(workers=workers, max_upload_mb=max_upload_mb, max_pixels=max_pixels,
+                                     timeout_s=timeout, job_ttl_s=job_ttl, max_video_frames=max_video_frames)
+    except FeatureError as exc:
+        fail(str(exc), 2)
+    if not is_loopback(host) and not settings.api_key:
+        console.print(f"[yellow]warning:[/yellow] serving on {host} without FACELENS_API_KEY: anyone who can reach "
+                      "this address can upload faces")
+    console.print(f"facelens serving on http://{host}:{port}/ ({settings.workers} analyzer(s); "
+                  f"API key {'required' if settings.api_key else 'not set'})")
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning", timeout_keep_alive=5)
