@@ -1,0 +1,115 @@
+"""Tracker pieces: matching, mesh-derived boxes, the reader thread, lost tracks and re-finding."""
+
+import threading
+
+import numpy as np
+import pytest
+
+from facelens import Analyzer
+from facelens.io import readers
+from facelens.models import facemesh as fm
+from facelens.track import MeshTracker, TrackerOptions, box_from_mesh, greedy_match, iou_matrix
+from facelens.video import prefetch
+
+from shared_data import data_path
+
+
+@pytest.fixture(scope="module")
+def single_frames():
+    return [f.rgb for f in readers.read_video(data_path("video", "single_face.mp4"))]
+
+
+def test_greedy_match_takes_best_pairs_once():
+    iou = np.array([[0.9, 0.5], [0.8, 0.4], [0.1, 0.2]])
+    assert greedy_match(iou, 0.3) == [(0, 0), (1, 1)]
+    assert greedy_match(iou, 0.85) == [(0, 0)]
+    assert greedy_match(np.zeros((0, 3)), 0.3) == []
+
+
+def test_iou_matrix_known_values():
+    a = np.array([[0, 0, 10, 10]], np.float32)
+    b = np.array([[0, 0, 10, 10], [5, 0, 15, 10], [20, 20, 30, 30]], np.float32)
+    assert np.allclose(iou_matrix(a, b), [[1.0, 50 / 150, 0.0]])
+
+
+def test_box_from_mesh_agrees_with_detector(fast_analyzer, single_frames):
+    """The mesh-derived box of a followed frame lands on the detector's box (IoU > 0.8)."""
+    ious = []
+    for rgb in single_frames[::6]:
+        det = fast_analyzer._detect(rgb)
+        mesh, _ = fast_analyzer.mesh_from_rois(rgb, [fm.roi_from_detection(det.boxes[0], det.keypoints[0])], False)
+        ious.append(iou_matrix(det.boxes[:1], box_from_mesh(mesh))[0, 0])
+    assert min(ious) > 0.8, ious
+
+
+def test_prefetch_keeps_order_and_raises_reader_errors():
+    assert list(prefetch(range(50), depth=3)) == list(range(50))
+
+    def broken():
+        yield 1
+        raise ValueError("decoder failed")
+
+    with pytest.raises(ValueError, match="decoder failed"):
+        list(prefetch(broken()))
+
+
+def test_prefetch_thread_stops_when_consumer_stops():
+    closed = threading.Event()
+
+    def endless():
+        try:
+            i = 0
+            while True:
+                yield i
+                i += 1
+        finally:
+            closed.set()
+
+    gen = prefetch(endless(), depth=2)
+    assert [next(gen) for _ in range(5)] == [0, 1, 2, 3, 4]
+    gen.close()
+    assert closed.wait(2.0)
+    assert not any(t.name == "facelens-reader" for t in threading.enumerate())
+
+
+def _run(tracker, frames):
+    out = []
+    for i, rgb in enumerate(frames):
+        faces = tracker.step(rgb, i)
+        out.append(faces.track_id.tolist() if faces.track_id is not None else [])
+    return out
+
+
+def test_detector_runs_every_k_frames_only(fast_analyzer, single_frames):
+    tracker = MeshTracker(fast_analyzer, TrackerOptions(detect_every=10))
+    ids = _run(tracker, single_frames)
+    assert all(i == [0] for i in ids)
+    assert tracker.detections <= len(single_frames) // 10 + 2
+
+
+def _occluded(frames, gap):
+    """The first 30 frames, `gap` black frames, then the rest: the face vanishes and comes back."""
+    black = np.zeros_like(frames[0])
+    return frames[:30] + [black] * gap + frames[30:]
+
+
+def test_short_occlusion_keeps_the_id_with_identity_check(single_frames):
+    a = Analyzer("landmarks,identity")
+    tracker = MeshTracker(a)
+    ids = _run(tracker, _occluded(single_frames, 4))
+    assert ids[31:34] == [[], [], []]
+    assert {i for f in ids for i in f} == {0}
+    assert ids[-1] == [0]
+
+
+def test_identity_check_can_refuse_a_refound_track(single_frames):
+    a = Analyzer("landmarks,identity")
+    tracker = MeshTracker(a, TrackerOptions(reid_threshold=0.0))  # no distance passes
+    ids = _run(tracker, _occluded(single_frames, 4))
+    assert ids[10] == [0] and ids[-1] == [1]
+
+
+def test_long_gap_retires_the_track(fast_analyzer, single_frames):
+    tracker = MeshTracker(fast_analyzer, TrackerOptions(max_missed=5))
+    ids = _run(tracker, _occluded(single_frames, 8))
+    assert ids[0] == [0] and ids[-1] == [1]

@@ -1,0 +1,115 @@
+"""Video end to end on the labelled clips: one track per person, presence per frame, timestamps,
+overlay video, per-track summary and the timeline plot."""
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from facelens.cli import app
+from facelens.io import readers
+from facelens.video import summarize
+
+from shared_data import data_path
+
+runner = CliRunner()
+# Frames with a face, from video_face_presence.csv.
+PRESENCE = {"face_noface.mov": (0, 72), "noface_face.mov": (96, 169)}
+
+
+def _tracks(results):
+    return {int(i) for r in results if r.faces.track_id is not None for i in r.faces.track_id}
+
+
+@pytest.mark.parametrize("name, frames", [("WolfgangLanger_Pexels.mp4", 472), ("single_face.mp4", 72)])
+def test_one_person_one_track_every_frame(fast_analyzer, name, frames):
+    results = [r for r in fast_analyzer.video(data_path("video", name)) if not r.error]
+    assert len(results) == frames
+    assert all(len(r.faces) == 1 for r in results)
+    assert len(_tracks(results)) == 1
+
+
+@pytest.mark.parametrize("name", sorted(PRESENCE))
+def test_presence_per_frame_and_no_track_in_faceless_part(fast_analyzer, name):
+    first, stop = PRESENCE[name]
+    results = [r for r in fast_analyzer.video(data_path("video", name)) if not r.error]
+    truth = np.array([first <= r.frame < stop for r in results])
+    found = np.array([len(r.faces) > 0 for r in results])
+    assert (truth == found).mean() >= 0.97, np.flatnonzero(truth != found)
+    face_part = {int(i) for r in results if first <= r.frame < stop and len(r.faces) for i in r.faces.track_id}
+    faceless = [r for r in results if not first <= r.frame < stop]
+    assert not any(set(r.faces.track_id.tolist()) & face_part for r in faceless if len(r.faces))
+
+
+def test_timestamps_monotonic_and_match_frame_rate(fast_analyzer):
+    path = data_path("video", "WolfgangLanger_Pexels.mp4")
+    fps = readers.video_info(path).fps
+    results = list(fast_analyzer.video(path, every=3))
+    frames = np.array([r.frame for r in results])
+    ts = np.array([r.timestamp for r in results])
+    assert np.all(np.diff(ts) > 0)
+    assert np.all(frames % 3 == 0)
+    assert np.max(np.abs(ts - frames / fps)) <= 1 / fps
+
+
+def test_start_end_select_frames(fast_analyzer):
+    results = list(fast_analyzer.video(data_path("video", "single_face.mp4"), start=1.0, end=1.5))
+    ts = [r.timestamp for r in results]
+    assert len(results) == 16 and min(ts) >= 1.0 - 1e-6 and max(ts) <= 1.5 + 1e-6
+    assert all(len(r.faces) == 1 for r in results)
+
+
+@pytest.fixture(scope="module")
+def analysed(tmp_path_factory):
+    """single_face.mp4 with the default features, an overlay and a summary, via the CLI."""
+    out = tmp_path_factory.mktemp("video")
+    video = data_path("video", "single_face.mp4")
+    result = runner.invoke(app, ["analyze", str(video), "-o", str(out / "t.parquet"), "--overlay", str(out / "ov"),
+                                 "--summary", str(out / "summary.csv")])
+    assert result.exit_code == 0, result.output
+    return out, video
+
+
+def test_overlay_video_has_every_frame(analysed):
+    out, video = analysed
+    cap = cv2.VideoCapture(str(out / "ov" / "single_face.mp4"))
+    assert cap.isOpened()
+    n = 0
+    while cap.grab():
+        n += 1
+    assert n == readers.video_info(video).frames == 72
+
+
+def test_summary_per_track(analysed):
+    out, _ = analysed
+    table = pd.read_parquet(out / "t.parquet")
+    summary = pd.read_csv(out / "summary.csv")
+    assert len(summary) == 1
+    row = summary.iloc[0]
+    assert (row.first_frame, row.last_frame, row.n_frames) == (0, 71, 72)
+    assert row.duration_s == pytest.approx(table.timestamp.max() - table.timestamp.min())
+    probs = [c for c in summary.columns if c.startswith("emotion_")]
+    assert sum(row[c] for c in probs) == pytest.approx(1.0, abs=1e-3)
+    assert row.dominant_emotion == max(probs, key=lambda c: row[c])[len("emotion_"):]
+    assert row.pose_Ry == pytest.approx(table.pose_Ry.mean(), abs=1e-5)
+    # identity once per track, copied to its rows; the Parquet summary keeps the mean embedding
+    emb = np.stack(table.embedding.to_numpy())
+    assert emb.shape == (72, 128) and np.allclose(emb, emb[0])
+    full = summarize(table)
+    assert np.allclose(full.embedding_mean.iloc[0], emb[0], atol=1e-5)
+
+
+def test_plot_writes_a_timeline(analysed):
+    out, _ = analysed
+    result = runner.invoke(app, ["plot", str(out / "t.parquet"), "-o", str(out / "timeline.png")])
+    assert result.exit_code == 0, result.output
+    img = cv2.imread(str(out / "timeline.png"))
+    assert img is not None and img.shape[0] > 400 and img.shape[1] > 400
+
+
+def test_plot_refuses_a_table_without_tracks(tmp_path):
+    image = data_path("detection", "single_face.jpg")
+    runner.invoke(app, ["analyze", str(image), "-o", str(tmp_path / "i.csv"), "-f", "landmarks"])
+    result = runner.invoke(app, ["plot", str(tmp_path / "i.csv"), "-o", str(tmp_path / "x.png")])
+    assert result.exit_code == 1 and "no tracked faces" in result.output
