@@ -47,11 +47,12 @@ class Busy(FacelensError):
 
 
 def request_features(features: str | None) -> frozenset[str]:
-    """Features a request may ask for: as the CLI's `--features`; "crops" are not served over HTTP."""
+    """Features a request may ask for: as the CLI's `--features`, but aligned crops are not served
+    over HTTP ("all" leaves them out; naming them is an error)."""
     names = parse_features(None if features in (None, "", "default") else features)
-    if "crops" in names:
+    if "crops" in names and "crops" in [f.strip() for f in str(features).split(",")]:
         raise UploadError("the crops feature is not served over HTTP; use `facelens analyze --crops`", 422)
-    return names
+    return names - {"crops"}
 
 
 class AnalyzerPool:
@@ -146,7 +147,7 @@ class JobStore:
         """Check an uploaded video, then queue its analysis. The upload lives in a private temp
         folder that is removed when the job ends (or here, if the video is refused)."""
         if not data:
-            raise UploadError("empty upload: the file has no bytes", 400)
+            raise UploadError(f"{filename}: empty upload (0 bytes)", 400)
         suffix = Path(filename).suffix.lower()
         if suffix not in readers.VIDEO_EXTS:
             raise UploadError(f"{filename}: not a video; expected one of {', '.join(sorted(readers.VIDEO_EXTS))}", 415)
