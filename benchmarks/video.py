@@ -192,6 +192,7 @@ def main() -> None:
     from facelens.track import TrackerOptions
 
     k = TrackerOptions().detect_every
+    load_before = os.getloadavg()[0]
     v = ["--video", str(args.video)]
     runs: dict[str, tuple[dict[str, Any], float]] = {
         "facelens (a) landmarks": run_child(["--child", "facelens", "landmarks", *v]),
@@ -206,7 +207,9 @@ def main() -> None:
     names = list(runs)
     fps = {n: r[0]["fps"] for n, r in runs.items()}
     fr, dl = fps[names[4]], fps[names[5]]
-    print(f"{args.video.name}: {runs[names[0]][0]['frames']} frames; {os.cpu_count()} cores; {platform.processor() or platform.machine()}")
+    load = (load_before, os.getloadavg()[0])
+    print(f"{args.video.name}: {runs[names[0]][0]['frames']} frames; {os.cpu_count()} cores; "
+          f"{platform.processor() or platform.machine()}; 1-min load average {load[0]:.1f} before, {load[1]:.1f} after")
     print(f"{'configuration':<62} {'frames':>6} {'FPS':>8} {'peak RSS MB':>11}")
     for n, (r, rss) in runs.items():
         print(f"{n:<62} {r['frames']:>6} {r['fps']:>8.1f} {rss:>11.0f}")
@@ -224,7 +227,7 @@ def main() -> None:
         print(f"  K={kk:>3}: {s['fps']:6.1f} FPS; {acc}")
     out = {
         "video": args.video.name, "cores": os.cpu_count(), "machine": platform.platform(),
-        "processor": platform.processor(), "detect_every": k,
+        "processor": platform.processor(), "load_average_before_after": load, "detect_every": k,
         "runs": {n: {**r, "peak_rss_mb": rss} for n, (r, rss) in runs.items()},
         "ratios": ratios, "k_sweep": sweep,
     }

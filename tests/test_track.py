@@ -113,3 +113,22 @@ def test_long_gap_retires_the_track(fast_analyzer, single_frames):
     tracker = MeshTracker(fast_analyzer, TrackerOptions(max_missed=5))
     ids = _run(tracker, _occluded(single_frames, 8))
     assert ids[0] == [0] and ids[-1] == [1]
+
+
+def test_two_faces_keep_two_tracks(fast_analyzer, single_frames):
+    """Two copies of the clip side by side (one mirrored): two tracks, each on its own side."""
+    frames = [np.ascontiguousarray(np.concatenate([f, f[:, ::-1]], 1)) for f in single_frames]
+    tracker = MeshTracker(fast_analyzer)
+    sides: dict[int, set[bool]] = {}
+    for i, rgb in enumerate(frames):
+        faces = tracker.step(rgb, i)
+        assert len(faces) == 2
+        for tid, box in zip(faces.track_id.tolist(), faces.boxes):
+            sides.setdefault(tid, set()).add(bool(box[0] > rgb.shape[1] / 2))
+    assert len(sides) == 2 and all(len(s) == 1 for s in sides.values())
+
+
+def test_max_faces_caps_live_tracks(single_frames):
+    frames = [np.ascontiguousarray(np.concatenate([f, f[:, ::-1]], 1)) for f in single_frames[:12]]
+    tracker = MeshTracker(Analyzer("landmarks", max_faces=1))
+    assert all(len(tracker.step(rgb, i)) == 1 for i, rgb in enumerate(frames))

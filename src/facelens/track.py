@@ -138,8 +138,9 @@ class Track:
         return self.box + np.concatenate([shift, shift])
 
     def move(self, mesh: np.ndarray, box: np.ndarray, score: float) -> None:
-        centre = lambda m: m[:468, :2].mean(0)  # noqa: E731
-        self.velocity = (0.5 * self.velocity + 0.5 * (centre(mesh) - centre(self.mesh))).astype(np.float32)
+        """Follow the face to `mesh`; velocity is a running mean of the mesh-centre motion."""
+        step = mesh[:468, :2].mean(0) - self.mesh[:468, :2].mean(0)
+        self.velocity = (0.5 * self.velocity + 0.5 * step).astype(np.float32)
         self.mesh, self.box, self.score = mesh, box, score
         self.hits += 1
 
@@ -147,7 +148,8 @@ class Track:
 class MeshTracker:
     """Frame-by-frame tracker: `step(rgb, index)` returns the faces of one frame with track ids.
 
-    Results of tentative tracks are held back; `drain()` returns frames whose tracks are resolved.
+    Rows of tentative tracks are held back by the caller: `resolve(faces)` returns a held frame's
+    faces once each of its tracks is confirmed or dead (at most `confirm` - 1 frames later).
     """
 
     def __init__(self, analyzer: Analyzer, options: TrackerOptions | None = None) -> None:
@@ -191,13 +193,16 @@ class MeshTracker:
             return
         rois = [fm.roi_from_detection(det.boxes[i], det.keypoints[i]) for i in new]
         mesh, presence = self.analyzer.mesh_from_rois(rgb, rois, refine=True)
+        cap = self.analyzer.max_faces
         for i, m, p in zip(new, mesh, presence):
+            if cap is not None and sum(t.missed == 0 for t in self.tracks) >= cap:
+                break
             if p >= self.opt.min_presence:
                 self._found(rgb, m, det.boxes[i], float(det.scores[i]))
 
     def _found(self, rgb: np.ndarray, mesh: np.ndarray, box: np.ndarray, score: float) -> None:
         """A detection no live track explains: a lost track re-found, or a new tentative track."""
-        lost = [t for t in self.tracks if t.missed > 0]
+        lost = [t for t in self.tracks if t.missed > 0 and t.confirmed]  # tentative ones die when lost
         if lost:
             iou = iou_matrix(np.stack([t.predicted_box() for t in lost]), box[None])[:, 0]
             for k in np.argsort(-iou):
