@@ -187,6 +187,8 @@ from facelens import plot as _plot_commands  # noqa: E402,F401
 
 from facelens.server import commands as _server_commands  # noqa: E402,F401
 
+from facelens.identity import commands as _identity_commands  # noqa: E402,F401
+
 
 if __name__ == "__main__":
     app()

@@ -1,0 +1,182 @@
+"""Face verification on dlib's 128-D ResNet descriptor.
+
+`verify(a, b)` embeds every face of two images and compares the closest pair. The decision
+threshold is dlib's documented 0.6 Euclidean distance for this network (`DLIB_THRESHOLD`):
+on the shared identity set (8 people x 5 crops + 4 photos, 946 pairs) it separates same from
+different pairs with accuracy 0.993, and the accuracy-maximising threshold found by
+`benchmarks/identity.py` lies close to it (see `benchmarks/results/identity.json`), so the
+documented value is kept rather than one fitted to 44 images.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from facelens.api import Analyzer, Source
+from facelens.errors import InputError
+from facelens.faces import Faces, FrameResult
+from facelens.models.dlib_models import DLIB_THRESHOLD
+
+log = logging.getLogger(__name__)
+
+THRESHOLD = DLIB_THRESHOLD
+# Cosine-similarity threshold on the same descriptors, for FaceSim-style reports: the value that
+# maximises same/different accuracy over the 946 pairs of the shared identity set (0.990 there;
+# 0.6 Euclidean gives 0.993). Descriptor norms are 1.3-1.6, so it is not 1 - 0.6**2 / 2.
+COSINE_THRESHOLD = 0.92
+EMBEDDING_MODEL = "dlib_face_recognition_resnet_model_v1"
+EMBEDDING_VERSION = "dlib 128-D ResNet, face-recognition-models 0.3.0"
+
+
+@dataclass
+class Embedded:
+    """Faces of one image with embeddings; `whole_image` is True when no face was detected and the
+    whole image was embedded as one pre-cropped face."""
+
+    result: FrameResult
+    whole_image: bool
+
+    @property
+    def faces(self) -> Faces:
+        return self.result.faces
+
+
+def embed(source: Source, max_faces: int | None = None, features: str = "identity") -> Embedded:
+    """Detect and embed the faces of one image (path, RGB array or encoded bytes).
+
+    When detection finds no face (e.g. a tight crop the detector misses even padded), the whole
+    image is embedded as one face (`Analyzer(detect=False)`) and `whole_image` says so.
+    Raises `InputError` when the image cannot be read.
+    """
+    result = _first(Analyzer(features, max_faces=max_faces), source)
+    if len(result.faces) > 0:
+        return Embedded(result, False)
+    log.info("%s: no face detected; embedding the whole image as one face", result.source)
+    return Embedded(_first(Analyzer(features, detect=False), source), True)
+
+
+def _first(analyzer: Analyzer, source: Source) -> FrameResult:
+    if isinstance(source, (str, Path)) and Path(source).is_dir():
+        raise InputError(f"{source}: expected one image, got a folder")
+    result = next(iter(analyzer.iter(source)))
+    if result.error:
+        raise InputError(result.error)
+    return result
+
+
+def distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(N,D), (M,D) -> (N,M) Euclidean distances."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    d2 = (a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2 * a @ b.T
+    return np.sqrt(np.maximum(d2, 0.0))
+
+
+def cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(N,D), (M,D) -> (N,M) cosine similarities."""
+    a = np.asarray(a, np.float64)
+    b = np.asarray(b, np.float64)
+    a = a / np.linalg.norm(a, axis=1, keepdims=True)
+    b = b / np.linalg.norm(b, axis=1, keepdims=True)
+    return a @ b.T
+
+
+@dataclass
+class Verification:
+    """Result of `verify`: the closest pair of faces and the decision."""
+
+    distance: float
+    same: bool
+    threshold: float
+    face_a: int
+    face_b: int
+    box_a: list[float]
+    box_b: list[float]
+    faces_a: int
+    faces_b: int
+    whole_image_a: bool
+    whole_image_b: bool
+
+    def to_dict(self) -> dict:
+        return {**self.__dict__, "model": EMBEDDING_MODEL}
+
+
+def verify(a: Source, b: Source, threshold: float = THRESHOLD) -> Verification:
+    """Are the faces in `a` and `b` the same person?
+
+    With several faces per image the closest pair is compared and returned (`face_a`, `face_b`
+    index the faces, largest-first order of the detector). Same person when the Euclidean
+    distance between dlib descriptors is below `threshold` (0.6, dlib's documented value).
+    Raises `InputError` for unreadable images.
+    """
+    ea, eb = embed(a), embed(b)
+    d = distances(ea.faces.embedding, eb.faces.embedding)
+    i, j = np.unravel_index(int(np.argmin(d)), d.shape)
+    dist = float(d[i, j])
+    return Verification(dist, dist < threshold, threshold, int(i), int(j),
+                        [round(float(v), 1) for v in ea.faces.boxes[i]], [round(float(v), 1) for v in eb.faces.boxes[j]],
+                        len(ea.faces), len(eb.faces), ea.whole_image, eb.whole_image)
+
+
+@dataclass
+class FaceRows:
+    """Embedded faces of many inputs, one row per face per frame (parallel arrays)."""
+
+    files: list[str]
+    frames: np.ndarray  # (N,) int
+    boxes: np.ndarray  # (N,4) float32 x1,y1,x2,y2
+    embeddings: np.ndarray  # (N,128) float32
+    track_ids: np.ndarray  # (N,) int, -1 for still images
+    whole_image: np.ndarray  # (N,) bool: embedded as a whole image (no face detected)
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+
+def collect(inputs: list[Source], *, max_faces: int | None = None, whole_if_none: bool = False,
+            every: int = 1) -> tuple[FaceRows, list[str]]:
+    """Embed every face of images, folders and videos (video frames every `every`-th).
+
+    `whole_if_none` embeds an image with no detected face as one whole-image face (for tight
+    crops). Returns the rows and one message per input that failed or gave no face.
+    """
+    analyzer = Analyzer("identity", max_faces=max_faces)
+    files: list[str] = []
+    frames, boxes, embs, tracks, whole = [], [], [], [], []
+    problems: list[str] = []
+    for result in analyzer.iter(inputs, every=every):
+        faces, is_whole = result.faces, False
+        if result.error:
+            problems.append(result.error)
+            continue
+        if len(faces) == 0 and whole_if_none and result.source not in ("<array>", "<bytes>") \
+                and not Path(result.source).suffix.lower() in _video_exts():
+            faces, is_whole = _first(Analyzer("identity", detect=False), result.source).faces, True
+        if faces.embedding is None or len(faces) == 0:
+            if result.frame == 0:
+                problems.append(f"{result.source}: no face")
+            continue
+        keep = np.isfinite(faces.embedding).all(1)
+        n = int(keep.sum())
+        files += [result.source] * n
+        frames.append(np.full(n, result.frame))
+        boxes.append(faces.boxes[keep])
+        embs.append(faces.embedding[keep])
+        tid = faces.track_id[keep] if faces.track_id is not None else np.full(n, -1)
+        tracks.append(tid)
+        whole.append(np.full(n, is_whole))
+    if not files:
+        return FaceRows([], np.zeros(0, int), np.zeros((0, 4), np.float32), np.zeros((0, 128), np.float32),
+                        np.zeros(0, int), np.zeros(0, bool)), problems
+    return FaceRows(files, np.concatenate(frames), np.concatenate(boxes).astype(np.float32),
+                    np.concatenate(embs).astype(np.float32), np.concatenate(tracks).astype(int),
+                    np.concatenate(whole)), problems
+
+
+def _video_exts() -> set[str]:
+    from facelens.io.readers import VIDEO_EXTS
+
+    return VIDEO_EXTS
