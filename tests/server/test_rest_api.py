@@ -42,7 +42,8 @@ def test_openapi_documents_every_endpoint(client):
     spec = client.get("/openapi.json").json()
     assert set(spec["paths"]) == {
         "/api/v1/analyze", "/api/v1/analyze/video", "/api/v1/jobs/{job_id}", "/api/v1/jobs/{job_id}/result",
-        "/api/v1/verify", "/api/v1/health", "/api/v1/models",
+        "/api/v1/verify", "/api/v1/health", "/api/v1/models", "/api/v1/gallery", "/api/v1/gallery/people/{name}",
+        "/api/v1/gallery/search",
     }
     assert "X-API-Key" in json.dumps(spec["components"]["securitySchemes"])
     assert set(spec["paths"]["/api/v1/analyze"]["post"]["responses"]) >= {"200", "400", "413", "415", "422"}
@@ -114,26 +115,46 @@ def test_bad_requests_then_still_serving(client):
     assert crops.status_code == 422 and "crops" in crops.json()["detail"]
     assert client.get("/api/v1/nowhere").status_code == 404
     assert client.get("/api/v1/jobs/0123").status_code == 404
+    off = client.get("/api/v1/gallery")
+    assert off.status_code == 404 and "--gallery" in off.json()["detail"]
     ok = post_image(client, SAMPLES / "astronaut.jpg")
     assert ok.status_code == 200 and ok.json()["faces"] == 1
     assert client.get("/api/v1/health").json()["free_workers"] == 2
 
 
-def test_verify_same_and_different(client):
-    def verify(a, b):
-        files = {"a": (a.name, a.read_bytes(), "image/jpeg"), "b": (b.name, b.read_bytes(), "image/jpeg")}
-        return client.post("/api/v1/verify", files=files)
+def verify_pair(client, a, b):
+    return client.post("/api/v1/verify", files={"a": (a.name, a.read_bytes()), "b": (b.name, b.read_bytes())})
 
-    same = verify(data_path("identity", "obama.jpg"), data_path("identity", "obama2.jpg")).json()
-    other = verify(data_path("identity", "obama.jpg"), data_path("identity", "biden.jpg")).json()
+
+def test_verify_same_and_different(client):
+    same = verify_pair(client, data_path("identity", "obama.jpg"), data_path("identity", "obama2.jpg")).json()
+    other = verify_pair(client, data_path("identity", "obama.jpg"), data_path("identity", "biden.jpg")).json()
     assert same["same"] and same["distance"] < same["threshold"] == 0.6
     assert not other["same"] and other["distance"] > 0.6
-    assert len(same["boxes"]) == 2 and same["faces_found"] == [1, 1]
-    noface = verify(data_path("identity", "obama.jpg"), data_path("detection", "no-face.jpg"))
-    assert noface.status_code == 422 and "no face" in noface.json()["detail"]
+    assert len(same["boxes"]) == 2 and same["faces_found"] == [1, 1] and same["whole_image"] == [False, False]
+    group = verify_pair(client, data_path("detection", "multi_face.jpg"), data_path("detection", "multi_face.jpg")).json()
+    assert group["faces_found"] == [5, 5] and group["face_a"] == group["face_b"] and group["distance"] < 1e-3
+
+
+def test_verify_matches_the_identity_library(client):
+    from facelens.identity.verify import verify
+
+    a, b = data_path("identity", "obama.jpg"), data_path("identity", "obama3.jpg")
+    expected = verify(a, b)
+    got = verify_pair(client, a, b).json()
+    assert got["same"] == expected.same and got["distance"] == pytest.approx(expected.distance, abs=1e-3)
+    assert got["boxes"] == [expected.box_a, expected.box_b]
+
+
+def test_verify_bad_inputs(client):
+    crop = data_path("identity", "stuart", "stuart5.png")  # a tight crop the detector misses: embedded whole
+    whole = verify_pair(client, crop, data_path("identity", "stuart", "stuart1.png")).json()
+    assert whole["whole_image"] == [True, False] and whole["faces_found"][0] == 0
     notimage = client.post("/api/v1/verify", files={"a": ("a.jpg", b"nope"), "b": ("b.jpg", b"nope")})
-    assert notimage.status_code == 415
-    one = client.post("/api/v1/verify", files={"a": ("a.jpg", data_path("identity", "obama.jpg").read_bytes())})
+    assert notimage.status_code == 415 and "a.jpg" in notimage.json()["detail"]
+    empty = client.post("/api/v1/verify", files={"a": ("a.jpg", b""), "b": ("b.jpg", crop.read_bytes())})
+    assert empty.status_code == 400
+    one = client.post("/api/v1/verify", files={"a": ("a.jpg", crop.read_bytes())})
     assert one.status_code == 422
 
 

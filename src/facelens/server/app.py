@@ -15,6 +15,7 @@ import math
 import os
 import secrets
 import tempfile
+import threading
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
@@ -39,12 +40,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from facelens import __version__
+from facelens.api import Analyzer
 from facelens.errors import FacelensError, FeatureError, InputError
 from facelens.faces import Faces, FrameResult
 from facelens.features import DEFAULT_FEATURES
 from facelens.io import readers
 from facelens.io.writers import TableWriter
-from facelens.models.dlib_models import DLIB_THRESHOLD
 from facelens.models.runtime import manifest
 from facelens.schema import to_arrow
 from facelens.server.jobs import AnalyzerPool, Busy, Job, JobStore, UploadError, request_features
@@ -68,6 +69,7 @@ class Settings:
     workers: int = os.cpu_count() or 1  # pooled analyzers (parallel analyses)
     max_video_frames: int = 3000  # most frames one video job may analyse
     preload: bool = True  # load the default models at start-up rather than on the first request
+    gallery: str | None = None  # folder of the face gallery (LanceDB); the gallery endpoints are off without it
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ, **overrides: Any) -> Settings:
@@ -129,9 +131,37 @@ class VerifyResult(BaseModel):
     same: bool
     distance: float
     threshold: float
+    face_a: int
+    face_b: int
     boxes: list[list[float]]
     faces_found: list[int]
+    whole_image: list[bool]
     seconds: float
+
+
+class GalleryNames(BaseModel):
+    names: dict[str, int]
+    faces: int
+
+
+class GalleryChange(BaseModel):
+    name: str
+    faces: int
+    total: int
+
+
+class GalleryMatch(BaseModel):
+    name: str
+    distance: float
+    same: bool
+    file: str
+
+
+class GalleryHits(BaseModel):
+    face: int
+    box: list[float]
+    whole_image: bool
+    matches: list[GalleryMatch]
 
 
 class ModelInfo(BaseModel):
@@ -158,8 +188,9 @@ class Error(BaseModel):
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": Error, "description": text} for code, text in {
-        400: "empty upload", 401: "missing or wrong X-API-Key", 413: "upload or image over the limits",
-        415: "not an image / not a video", 422: "corrupt file, unknown feature or no face", 504: "timed out",
+        400: "empty upload", 401: "missing or wrong X-API-Key", 404: "unknown or expired job; gallery off",
+        409: "job not finished", 413: "upload or image over the limits", 415: "not an image / not a video",
+        422: "corrupt file, unknown feature or no face", 429: "too many video jobs waiting", 504: "timed out",
     }.items()
 }
 
@@ -210,6 +241,25 @@ def overlay_data_url(rgb: np.ndarray, faces: Faces, mesh: bool) -> str:
     return "data:image/jpeg;base64," + base64.b64encode(jpeg.tobytes()).decode()
 
 
+def identity_faces(analyzer: Analyzer, rgb: np.ndarray, whole_if_none: bool) -> tuple[Faces, bool]:
+    """Faces with embeddings, and whether the whole image stood in for a face none was detected
+    (as `facelens verify` does for tight crops); 422 when there is no face and no stand-in."""
+    faces = analyzer.faces(rgb)
+    if len(faces) or not whole_if_none:
+        if not len(faces):
+            raise UploadError("no face found in the image", 422)
+        return faces, False
+    analyzer.detect = False
+    try:
+        return analyzer.faces(rgb), True
+    finally:
+        analyzer.detect = True
+
+
+def box_list(box: np.ndarray) -> list[float]:
+    return [round(float(v), 1) for v in box]
+
+
 def upload_name(file: UploadFile, default: str) -> str:
     return Path(file.filename or "").name or default
 
@@ -221,6 +271,8 @@ class Service:
         self.settings = settings
         self.pool = AnalyzerPool(settings.workers)
         self.jobs = JobStore(self.pool, settings.job_ttl_s)
+        self._gallery: Any = None
+        self._gallery_lock = threading.Lock()
 
     async def in_thread(self, work: Callable[[float], T]) -> T:
         """Run `work(deadline)` in a worker thread, giving up after the request timeout (504).
@@ -252,21 +304,75 @@ class Service:
         }
 
     def verify(self, images: list[tuple[bytes, str]], deadline: float) -> dict[str, Any]:
-        """The largest face of each image, their dlib embeddings' distance and the 0.6 decision."""
+        """As `facelens verify`: the closest pair of faces of two images under dlib's 0.6 threshold."""
+        from facelens.identity.verify import THRESHOLD, distances
+
         start = time.perf_counter()
         rgbs = [decode_image(data, name, self.settings.max_pixels) for data, name in images]
         with self.pool.borrow(frozenset({"identity"}), deadline) as analyzer:
-            found = [analyzer.faces(rgb) for rgb in rgbs]
-        for faces, (_, name) in zip(found, images):
-            if len(faces) == 0:
-                raise UploadError(f"{name}: no face found", 422)
-        largest = [faces[int(np.argmax(faces.xywh[:, 2] * faces.xywh[:, 3]))] for faces in found]
-        distance = float(np.linalg.norm(largest[0].embedding[0] - largest[1].embedding[0]))
+            found = [identity_faces(analyzer, rgb, whole_if_none=True) for rgb in rgbs]
+        (fa, whole_a), (fb, whole_b) = found
+        d = distances(fa.embedding, fb.embedding)
+        i, j = np.unravel_index(int(np.argmin(d)), d.shape)
+        distance = float(d[i, j])
         return {
-            "same": distance < DLIB_THRESHOLD, "distance": round(distance, 4), "threshold": DLIB_THRESHOLD,
-            "boxes": [[round(float(v), 1) for v in f.boxes[0]] for f in largest], "faces_found": [len(f) for f in found],
+            "same": distance < THRESHOLD, "distance": round(distance, 4), "threshold": THRESHOLD,
+            "face_a": int(i), "face_b": int(j), "boxes": [box_list(fa.boxes[i]), box_list(fb.boxes[j])],
+            "faces_found": [0 if whole_a else len(fa), 0 if whole_b else len(fb)], "whole_image": [whole_a, whole_b],
             "seconds": round(time.perf_counter() - start, 4),
         }
+
+    def gallery(self) -> Any:
+        """The face gallery, opened on first use; 404 when the server runs without one."""
+        if self.settings.gallery is None:
+            raise UploadError("the gallery is off: start the server with --gallery PATH (or FACELENS_GALLERY)", 404)
+        if self._gallery is None:
+            from facelens.identity.gallery import Gallery
+
+            self._gallery = Gallery(self.settings.gallery)
+        return self._gallery
+
+    def gallery_names(self) -> dict[str, Any]:
+        with self._gallery_lock:
+            gallery = self.gallery()
+            return {"names": gallery.names(), "faces": len(gallery)}
+
+    def gallery_add(self, name: str, data: bytes, filename: str, whole_if_none: bool, deadline: float) -> dict[str, Any]:
+        """Add the largest face of the image under `name`."""
+        from facelens.identity.verify import FaceRows
+
+        self.gallery()
+        rgb = decode_image(data, filename, self.settings.max_pixels)
+        with self.pool.borrow(frozenset({"identity"}), deadline) as analyzer:
+            faces, whole = identity_faces(analyzer, rgb, whole_if_none)
+        largest = faces[int(np.argmax(faces.xywh[:, 2] * faces.xywh[:, 3]))]
+        rows = FaceRows([filename], np.zeros(1, np.int64), largest.boxes, largest.embedding, np.full(1, -1),
+                        np.array([whole]))
+        with self._gallery_lock:
+            gallery = self.gallery()
+            added = gallery.add(name, rows)
+            return {"name": name, "faces": added, "total": len(gallery)}
+
+    def gallery_remove(self, name: str) -> dict[str, Any]:
+        with self._gallery_lock:
+            gallery = self.gallery()
+            removed = gallery.remove(name)
+            if removed == 0:
+                raise UploadError(f"no face named {name!r} in the gallery", 404)
+            return {"name": name, "faces": removed, "total": len(gallery)}
+
+    def gallery_search(self, data: bytes, filename: str, k: int, whole_if_none: bool, deadline: float) -> list[dict[str, Any]]:
+        """Top-`k` gallery matches of every face in the image."""
+        self.gallery()
+        rgb = decode_image(data, filename, self.settings.max_pixels)
+        with self.pool.borrow(frozenset({"identity"}), deadline) as analyzer:
+            faces, whole = identity_faces(analyzer, rgb, whole_if_none)
+        with self._gallery_lock:
+            hits = self.gallery().search(faces.embedding, k=k)
+        return [{"face": i, "box": box_list(faces.boxes[i]), "whole_image": whole,
+                 "matches": [{"name": m.name, "distance": round(m.distance, 4), "same": m.same, "file": m.file}
+                             for m in matches]}
+                for i, matches in enumerate(hits)]
 
     def job_info(self, job: Job, vectors: bool = False) -> dict[str, Any]:
         info = {
@@ -362,14 +468,47 @@ def build_router() -> APIRouter:
     @router.post("/verify", response_model=VerifyResult, summary="Are two faces the same person?")
     async def verify(
         request: Request,
-        a: UploadFile = File(..., description="First image (its largest face is used)."),
-        b: UploadFile = File(..., description="Second image (its largest face is used)."),
+        a: UploadFile = File(..., description="First image."),
+        b: UploadFile = File(..., description="Second image."),
     ) -> dict[str, Any]:
-        """Euclidean distance between dlib ResNet embeddings of the largest face in each image;
-        `same` when it is under 0.6, the threshold dlib documents for this network."""
+        """As `facelens verify`: Euclidean distance between dlib ResNet embeddings of the closest pair
+        of faces, `same` under 0.6 (the threshold dlib documents for this network). An image with no
+        detected face is embedded whole (`whole_image`), for tight face crops."""
         svc = service(request)
         images = [(await a.read(), upload_name(a, "a")), (await b.read(), upload_name(b, "b"))]
         return await svc.in_thread(lambda deadline: svc.verify(images, deadline))
+
+    @router.get("/gallery", response_model=GalleryNames, summary="Names in the face gallery")
+    async def gallery_names(request: Request) -> dict[str, Any]:
+        """Face count per name (404 when the server runs without --gallery)."""
+        svc = service(request)
+        return await anyio.to_thread.run_sync(svc.gallery_names)
+
+    @router.post("/gallery/people/{name}", response_model=GalleryChange, summary="Add a face to the gallery")
+    async def gallery_add(
+        request: Request, name: str, file: UploadFile = File(..., description="An image; its largest face is added."),
+        whole_if_none: bool = Query(False, description="With no face detected, add the whole image as one face."),
+    ) -> dict[str, Any]:
+        svc = service(request)
+        data, filename = await file.read(), upload_name(file, "upload")
+        return await svc.in_thread(lambda deadline: svc.gallery_add(name, data, filename, whole_if_none, deadline))
+
+    @router.delete("/gallery/people/{name}", response_model=GalleryChange, summary="Remove a name from the gallery")
+    async def gallery_remove(request: Request, name: str) -> dict[str, Any]:
+        """Delete every face of `name`; older versions of the table are deleted too."""
+        svc = service(request)
+        return await anyio.to_thread.run_sync(lambda: svc.gallery_remove(name))
+
+    @router.post("/gallery/search", response_model=list[GalleryHits], summary="Who is in this image?")
+    async def gallery_search(
+        request: Request, file: UploadFile = File(..., description="An image."),
+        k: int = Query(5, ge=1, le=100, description="Matches per face."),
+        whole_if_none: bool = Query(False, description="With no face detected, search with the whole image."),
+    ) -> list[dict[str, Any]]:
+        """Top-k gallery matches of each face, nearest first; `same` under the 0.6 threshold."""
+        svc = service(request)
+        data, filename = await file.read(), upload_name(file, "upload")
+        return await svc.in_thread(lambda deadline: svc.gallery_search(data, filename, k, whole_if_none, deadline))
 
     @router.get("/health", response_model=Health, summary="Liveness and pool state")
     async def health(request: Request) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from pathlib import Path
 from typing import Optional
 
 import typer
@@ -30,6 +31,7 @@ def serve(
     timeout: Optional[float] = typer.Option(None, "--timeout", help="Image request timeout in seconds [FACELENS_TIMEOUT_S; 60]."),
     job_ttl: Optional[float] = typer.Option(None, "--job-ttl", help="Seconds a finished video job is kept [FACELENS_JOB_TTL_S; 3600]."),
     max_video_frames: Optional[int] = typer.Option(None, "--max-video-frames", help="Most frames per video job [FACELENS_MAX_VIDEO_FRAMES; 3000]."),
+    gallery: Optional[Path] = typer.Option(None, "--gallery", help="Face gallery folder; enables /api/v1/gallery [FACELENS_GALLERY; off]."),
 ) -> None:
     """Serve the REST API (/api/v1, OpenAPI at /docs) and the web page (/). Set FACELENS_API_KEY to
     require an X-API-Key header on every API call."""
@@ -39,12 +41,13 @@ def serve(
 
     try:
         settings = Settings.from_env(workers=workers, max_upload_mb=max_upload_mb, max_pixels=max_pixels,
-                                     timeout_s=timeout, job_ttl_s=job_ttl, max_video_frames=max_video_frames)
+                                     timeout_s=timeout, job_ttl_s=job_ttl, max_video_frames=max_video_frames,
+                                     gallery=None if gallery is None else str(gallery))
     except FeatureError as exc:
         fail(str(exc), 2)
     if not is_loopback(host) and not settings.api_key:
         console.print(f"[yellow]warning:[/yellow] serving on {host} without FACELENS_API_KEY: anyone who can reach "
                       "this address can upload faces")
     console.print(f"facelens serving on http://{host}:{port}/ ({settings.workers} analyzer(s); "
-                  f"API key {'required' if settings.api_key else 'not set'})")
+                  f"API key {'required' if settings.api_key else 'not set'}; gallery {settings.gallery or 'off'})")
     uvicorn.run(create_app(settings), host=host, port=port, log_level="warning", timeout_keep_alive=5)

@@ -20,8 +20,6 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
-
 import pyarrow as pa
 
 from facelens.api import Analyzer
@@ -58,17 +56,18 @@ def request_features(features: str | None) -> frozenset[str]:
 class AnalyzerPool:
     """`size` analyzers handed out through a queue: `with pool.borrow(features) as analyzer: ...`.
 
-    `Analyzer.features` is read on every call, so a borrowed analyzer serves any feature set
-    and loads a model the first time a request needs it.
+    `Analyzer.features` and `.detect` are read on every call, so a borrowed analyzer serves any
+    feature set and loads a model the first time a request needs it; each loan starts from
+    `detect=True`.
     """
 
-    def __init__(self, size: int, **options: Any) -> None:
+    def __init__(self, size: int) -> None:
         if size < 1:
             raise ValueError(f"pool size must be at least 1, got {size}")
         self.size = size
         self._free: queue.Queue[Analyzer] = queue.Queue()
         for _ in range(size):
-            self._free.put(Analyzer(**options))
+            self._free.put(Analyzer())
 
     @property
     def free(self) -> int:
@@ -85,7 +84,7 @@ class AnalyzerPool:
         try:
             if deadline is not None and time.monotonic() > deadline:
                 raise Busy("the request's deadline passed while it waited for an analyzer")
-            analyzer.features = features
+            analyzer.features, analyzer.detect = features, True
             yield analyzer
         finally:
             self._free.put(analyzer)

@@ -417,7 +417,8 @@ $("compare-run").addEventListener("click", async () => {
       `<strong>${r.same ? "Same person" : "Different people"}</strong> — distance ${r.distance.toFixed(3)} ` +
       `(same under ${r.threshold})<div class="meter"><div class="fill" style="width:${fill}%;background:${r.same ? "#1e9e5a" : "#d64545"}"></div>` +
       `<div class="threshold" style="left:50%"></div></div>` +
-      `<small>Largest face of each photo; faces found: ${r.faces_found.join(" and ")}.</small>`,
+      `<small>Closest pair of faces; faces found: ${r.faces_found.join(" and ")}` +
+      `${r.whole_image.some((w) => w) ? " (no face detected: the whole photo was used)" : ""}.</small>`,
       r.same ? "same" : "different");
   } catch (e) {
     setVerdict(e.message, "different");
