@@ -139,6 +139,7 @@ def main() -> None:
     if not 1 <= args.requests <= 10_000 or not 1 <= args.concurrency <= 64:
         raise SystemExit("--requests must be 1..10000 and --concurrency 1..64")
 
+    load_before = os.getloadavg()
     proc = None
     if args.url:
         url = loopback_url(args.url)
@@ -155,6 +156,7 @@ def main() -> None:
     report = {
         "benchmark": "load", "facelens": facelens.__version__, "image": args.image.name, "features": args.features,
         "cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(), "python": platform.python_version(),
+        "load_average_1m_before_after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],  # other work on the machine
         **report,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -241,14 +241,14 @@ def overlay_data_url(rgb: np.ndarray, faces: Faces, mesh: bool) -> str:
     return "data:image/jpeg;base64," + base64.b64encode(jpeg.tobytes()).decode()
 
 
-def identity_faces(analyzer: Analyzer, rgb: np.ndarray, whole_if_none: bool) -> tuple[Faces, bool]:
-    """Faces with embeddings, and whether the whole image stood in for a face none was detected
-    (as `facelens verify` does for tight crops); 422 when there is no face and no stand-in."""
+def identity_faces(analyzer: Analyzer, rgb: np.ndarray, name: str, whole_if_none: bool) -> tuple[Faces, bool]:
+    """Faces with embeddings, and whether the whole image stood in for a face when none was
+    detected (as `facelens verify` does for tight crops); 422 with no face and no stand-in."""
     faces = analyzer.faces(rgb)
-    if len(faces) or not whole_if_none:
-        if not len(faces):
-            raise UploadError("no face found in the image", 422)
+    if len(faces):
         return faces, False
+    if not whole_if_none:
+        raise UploadError(f"{name}: no face found", 422)
     analyzer.detect = False
     try:
         return analyzer.faces(rgb), True
@@ -310,7 +310,7 @@ class Service:
         start = time.perf_counter()
         rgbs = [decode_image(data, name, self.settings.max_pixels) for data, name in images]
         with self.pool.borrow(frozenset({"identity"}), deadline) as analyzer:
-            found = [identity_faces(analyzer, rgb, whole_if_none=True) for rgb in rgbs]
+            found = [identity_faces(analyzer, rgb, name, True) for rgb, (_, name) in zip(rgbs, images)]
         (fa, whole_a), (fb, whole_b) = found
         d = distances(fa.embedding, fb.embedding)
         i, j = np.unravel_index(int(np.argmin(d)), d.shape)
@@ -344,7 +344,7 @@ class Service:
         self.gallery()
         rgb = decode_image(data, filename, self.settings.max_pixels)
         with self.pool.borrow(frozenset({"identity"}), deadline) as analyzer:
-            faces, whole = identity_faces(analyzer, rgb, whole_if_none)
+            faces, whole = identity_faces(analyzer, rgb, filename, whole_if_none)
         largest = faces[int(np.argmax(faces.xywh[:, 2] * faces.xywh[:, 3]))]
         rows = FaceRows([filename], np.zeros(1, np.int64), largest.boxes, largest.embedding, np.full(1, -1),
                         np.array([whole]))
@@ -366,7 +366,7 @@ class Service:
         self.gallery()
         rgb = decode_image(data, filename, self.settings.max_pixels)
         with self.pool.borrow(frozenset({"identity"}), deadline) as analyzer:
-            faces, whole = identity_faces(analyzer, rgb, whole_if_none)
+            faces, whole = identity_faces(analyzer, rgb, filename, whole_if_none)
         with self._gallery_lock:
             hits = self.gallery().search(faces.embedding, k=k)
         return [{"face": i, "box": box_list(faces.boxes[i]), "whole_image": whole,

@@ -140,6 +140,8 @@ class JobStore:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="facelens-job")
+        self._sweeper = threading.Thread(target=self._sweep, name="facelens-job-expiry", daemon=True)
+        self._sweeper.start()
 
     def submit_video(self, data: bytes, filename: str, features: frozenset[str], every: int,
                      max_frames: int, max_pixels: int) -> Job:
@@ -203,6 +205,12 @@ class JobStore:
             shutil.rmtree(path.parent, ignore_errors=True)
             log.info("job %s %s after %d frames", job.id, job.status, job.frames_done)
 
+    def _sweep(self) -> None:
+        """Drop expired results even when nobody asks for them."""
+        while not self._stop.wait(min(60.0, max(0.1, self.ttl_s / 2))):
+            with self._lock:
+                self._purge()
+
     def _purge(self) -> None:
         now = time.time()
         for key in [k for k, j in self._jobs.items() if j.finished is not None and now - j.finished > self.ttl_s]:
@@ -231,5 +239,6 @@ class JobStore:
         """Stop: queued jobs fail at once, a running one at its next frame; results are dropped."""
         self._stop.set()
         self._executor.shutdown(wait=True, cancel_futures=False)
+        self._sweeper.join()
         with self._lock:
             self._jobs.clear()
