@@ -58,7 +58,7 @@ def test_pair_accuracy_on_crops(crops) -> None:
     same = (lab[:, None] == lab[None])[iu]
     d = distances(crops.embeddings, crops.embeddings)[iu]
     accuracy = ((d < THRESHOLD) == same).mean()
-    assert accuracy >= 0.99  # measured 0.992 over the 780 crop pairs
+    assert accuracy >= 0.99  # measured 0.991 over the 780 crop pairs
 
 
 def test_cluster_crops_ari(crops) -> None:

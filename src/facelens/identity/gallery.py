@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from facelens.errors import FacelensError, InputError
+from facelens.errors import FacelensError
 from facelens.identity.verify import EMBEDDING_MODEL, EMBEDDING_VERSION, THRESHOLD, FaceRows
 
 log = logging.getLogger(__name__)
@@ -78,7 +78,7 @@ class Gallery:
         self.path.mkdir(parents=True, exist_ok=True, mode=0o700)
         os.chmod(self.path, 0o700)
         self.db = lancedb.connect(str(self.path))
-        names = self.db.table_names() if hasattr(self.db, "table_names") else list(self.db.list_tables())
+        names = self.db.list_tables().tables
         self.table = self.db.open_table(TABLE) if TABLE in names else self.db.create_table(TABLE, schema=SCHEMA)
 
     def __len__(self) -> int:
@@ -102,21 +102,31 @@ class Gallery:
 
     def add_table(self, data: pa.Table) -> None:
         """Append rows already in `SCHEMA`; (re)builds the index when the table reaches `INDEX_MIN_ROWS`."""
-        before = len(self)
         self.table.add(data)
-        after = before + data.num_rows
-        if after >= INDEX_MIN_ROWS and (before < INDEX_MIN_ROWS or after >= 2 * self._indexed_rows()):
+        rows = len(self)
+        if rows < INDEX_MIN_ROWS:
+            return
+        indexed, unindexed = self._index_rows()
+        if rows >= 2 * indexed:  # first index, or the partitions were trained on under half the rows
             self.build_index()
+        elif unindexed >= INDEX_MIN_ROWS:  # add the new rows to the existing partitions
+            self.table.optimize()
 
-    def _indexed_rows(self) -> int:
-        stats = [self.table.index_stats(i.name) for i in self.table.list_indices()]
-        return max((s.num_indexed_rows for s in stats if s is not None), default=0)
+    def _index_rows(self) -> tuple[int, int]:
+        """(indexed, unindexed) row counts of the vector index; (0, rows) without one."""
+        for index in self.table.list_indices():
+            stats = self.table.index_stats(index.name)
+            if stats is not None:
+                return stats.num_indexed_rows, stats.num_unindexed_rows
+        return 0, len(self)
 
     def build_index(self) -> None:
         """IVF-PQ index on the vectors: ~sqrt(N) partitions, 16 sub-vectors of 8 dimensions."""
         n = len(self)
-        self.table.create_index(metric="l2", num_partitions=max(1, int(np.sqrt(n))), num_sub_vectors=16,
-                                index_type="IVF_PQ", replace=True)
+        from lancedb.index import IvfPq
+
+        config = IvfPq(distance_type="l2", num_partitions=max(1, int(np.sqrt(n))), num_sub_vectors=16)
+        self.table.create_index("vector", config=config, replace=True)
         log.info("gallery %s: built IVF-PQ index on %d rows", self.path, n)
 
     @property
@@ -193,8 +203,3 @@ def label_tracks(rows: FaceRows, matches: list[list[Match]]) -> dict[tuple[str, 
         mean = float(np.mean(dists))
         labels[key] = Match(name, mean, key[0], []) if mean < THRESHOLD else None
     return labels
-
-
-def check_inputs(rows: FaceRows, what: str) -> None:
-    if len(rows) == 0:
-        raise InputError(f"no face found in {what}")

@@ -19,6 +19,7 @@ import numpy as np
 from facelens.api import Analyzer, Source
 from facelens.errors import InputError
 from facelens.faces import Faces, FrameResult
+from facelens.io.readers import is_video
 from facelens.models.dlib_models import DLIB_THRESHOLD
 
 log = logging.getLogger(__name__)
@@ -153,7 +154,7 @@ def collect(inputs: list[Source], *, max_faces: int | None = None, whole_if_none
             problems.append(result.error)
             continue
         if len(faces) == 0 and whole_if_none and result.source not in ("<array>", "<bytes>") \
-                and not Path(result.source).suffix.lower() in _video_exts():
+                and not is_video(result.source):
             faces, is_whole = _first(Analyzer("identity", detect=False), result.source).faces, True
         if faces.embedding is None or len(faces) == 0:
             if result.frame == 0:
@@ -174,9 +175,3 @@ def collect(inputs: list[Source], *, max_faces: int | None = None, whole_if_none
     return FaceRows(files, np.concatenate(frames), np.concatenate(boxes).astype(np.float32),
                     np.concatenate(embs).astype(np.float32), np.concatenate(tracks).astype(int),
                     np.concatenate(whole)), problems
-
-
-def _video_exts() -> set[str]:
-    from facelens.io.readers import VIDEO_EXTS
-
-    return VIDEO_EXTS
