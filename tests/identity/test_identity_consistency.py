@@ -35,6 +35,7 @@ def test_against_own_frame_is_same(video_and_frame) -> None:
     assert s["mean_distance"] < THRESHOLD
     assert s["share_not_same_by_distance"] == 0.0
     assert "dlib" in s["embedding"]
+    assert 0 < s["mean_drift"] < THRESHOLD  # descriptors are fresh per frame, and stable
 
 
 def test_against_biden_is_different(video_and_frame) -> None:
