@@ -61,6 +61,10 @@ def analyze(
     no_detect: bool = typer.Option(False, "--no-detect", help="Treat each image as one pre-cropped face."),
     landmarks68: str = typer.Option("mesh", "--landmarks68", help="68-point source: mesh, or dlib (non-commercial weights)."),
     summary: Optional[Path] = typer.Option(None, "--summary", help="Per-track video summary: .csv, .parquet or .json."),
+    engine: Optional[str] = typer.Option(None, "--engine", help="Image batches: local (process pool, default) or ray."),
+    workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Batch processes or Ray actors (default: all cores)."),
+    address: Optional[str] = typer.Option(None, "--address", help="Ray cluster to join (with --engine ray)."),
+    resume: bool = typer.Option(True, "--resume/--no-resume", help="Skip inputs that OUT's manifest lists as finished."),
 ) -> None:
     """Analyse images, folders and videos into one table: a row per face per frame."""
     from facelens.api import Analyzer
@@ -81,6 +85,11 @@ def analyze(
         fail("--summary reads the openface columns; use it with --schema openface", 2)
     if summary is not None and summary.suffix.lower() not in (".csv", ".parquet", ".pq", ".json"):
         fail(f"{summary}: unknown summary format; use .csv, .parquet or .json", 2)
+    from facelens.scale.commands import analyze_batch, uses_engine
+
+    if uses_engine(inputs, engine, bool(crops or overlay or summary), address):
+        return analyze_batch(analyzer, inputs, output, schema=schema, engine=engine or "local", workers=workers,
+                             address=address, resume=resume)
     stats = _run(analyzer, inputs, output, schema, crops, overlay, every, start, end)
     if summary is not None and stats.frames:
         from facelens.video import write_summary
@@ -188,6 +197,8 @@ from facelens import plot as _plot_commands  # noqa: E402,F401
 from facelens.server import commands as _server_commands  # noqa: E402,F401
 
 from facelens.identity import commands as _identity_commands  # noqa: E402,F401
+
+from facelens.scale import commands as _scale_commands  # noqa: E402,F401
 
 
 if __name__ == "__main__":

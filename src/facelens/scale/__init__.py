@@ -1,0 +1,115 @@
+"""Batch runs over many files on two engines, one result: a local process pool (default) or Ray
+Data (`engine="ray"`, a local Ray or a cluster by address). Both map the same per-file function
+(`facelens.scale.local.file_table`); the output is resumable through a manifest of finished
+inputs (`facelens.scale.manifest`), so a killed run loses only the work in flight.
+
+>>> from facelens import Analyzer
+>>> from facelens.scale import run_batch
+>>> stats = run_batch(Analyzer("pose,identity"), ["photos/"], "out.parquet", engine="local")
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+
+from facelens.api import Analyzer
+from facelens.errors import FeatureError
+from facelens.io import readers
+from facelens.scale.local import file_table, rows_table, run_local
+from facelens.scale.manifest import BatchOutput, Finished, input_key, manifest_path
+
+ENGINES = ("local", "ray")
+
+__all__ = ["ENGINES", "BatchStats", "Finished", "file_table", "manifest_path", "run_batch"]
+
+
+@dataclass
+class BatchStats:
+    """What a batch run did. `errors` counts inputs whose rows carry an error."""
+
+    inputs: int
+    skipped: int = 0
+    files: int = 0
+    rows: int = 0
+    faces: int = 0
+    errors: int = 0
+    seconds: float = 0.0
+
+    @property
+    def rate(self) -> float:
+        """Files analysed per second in this run."""
+        return self.files / self.seconds if self.seconds > 0 else 0.0
+
+
+def engine_results(engine: str, analyzer: Analyzer, paths: Sequence[str], workers: int | None, vectors: bool,
+                   schema: str, address: str | None) -> Iterator[tuple[str, pa.Table]]:
+    """`(path, rows)` of every path from the chosen engine ("local" or "ray"), as they finish."""
+    if engine == "ray":
+        from facelens.scale.ray_engine import run_ray
+
+        return run_ray(analyzer, paths, workers, vectors, schema, address)
+    return run_local(analyzer, paths, workers, vectors, schema)
+
+
+def run_batch(
+    analyzer: Analyzer,
+    inputs: Iterable[str | Path],
+    out: str | Path,
+    *,
+    engine: str = "local",
+    workers: int | None = None,
+    address: str | None = None,
+    schema: str = "openface",
+    resume: bool = True,
+    on_start: Callable[[BatchStats], None] | None = None,
+    on_file: Callable[[Finished, BatchStats], None] | None = None,
+    part_rows: int = 5000,
+    part_seconds: float = 30.0,
+) -> BatchStats:
+    """Analyse every input (folders expanded) into `out`, skipping inputs a previous run finished.
+
+    Parameters
+    ----------
+    analyzer : the analyzer (pickled as its options to the workers).
+    inputs : files and folders; see `facelens.io.readers.list_inputs`.
+    out : .csv, .jsonl or .parquet (a directory of part files); its manifest lies beside it.
+    engine : "local" (process pool) or "ray" (Ray Data; `address` joins a cluster).
+    workers : processes or actors (default: one per core / per Ray CPU).
+    resume : skip inputs named in the manifest; False starts over.
+    on_start, on_file : progress callbacks, before the first input and after each one.
+    part_rows, part_seconds : Parquet part size and age limits (see `BatchOutput`).
+    """
+    if engine not in ENGINES:
+        raise FeatureError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
+    if address and engine != "ray":
+        raise FeatureError("an address joins a Ray cluster; use it with the ray engine")
+    paths = list(dict.fromkeys(str(p) for p in readers.list_inputs(inputs)))
+    with BatchOutput(out, analyzer.features, schema, resume, part_rows, part_seconds) as sink:
+        seen: set[str] = set()
+        todo = []
+        for p in paths:
+            key = input_key(p)
+            if key not in seen and not sink.done(p):
+                todo.append(p)
+            seen.add(key)
+        stats = BatchStats(inputs=len(seen), skipped=len(seen) - len(todo))
+        if on_start:
+            on_start(stats)
+        start = time.perf_counter()
+        for path, table in engine_results(engine, analyzer, todo, workers, sink.vectors, schema, address):
+            item = sink.add(path, table)
+            stats.files += 1
+            stats.rows += item.rows
+            stats.faces += item.faces
+            stats.errors += item.error
+            stats.seconds = time.perf_counter() - start
+            if on_file:
+                on_file(item, stats)
+        sink.ensure_schema(rows_table(analyzer, [], sink.vectors, schema))
+    stats.seconds = time.perf_counter() - start
+    return stats

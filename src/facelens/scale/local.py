@@ -1,0 +1,156 @@
+"""The per-file function both engines run, and the local engine: a process pool on this machine.
+
+`file_table(analyzer, path)` turns one input into its rows (an Arrow table in the output
+schema). The local engine maps it over files with one `Analyzer` per worker process; the Ray
+engine (`facelens.scale.ray_engine`) maps the very same function over a Ray Dataset.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+from collections import deque
+from collections.abc import Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+
+import pyarrow as pa
+
+from facelens.api import Analyzer
+from facelens.errors import FacelensError
+from facelens.faces import Faces, FrameResult
+from facelens.schema import to_arrow, to_pyfeat
+
+log = logging.getLogger(__name__)
+
+
+class WorkerError(FacelensError):
+    """The worker processes of the local engine could not be started."""
+
+
+MAX_ATTEMPTS = 3  # a file in flight when a worker process died this many times becomes an error row
+
+
+def rows_table(analyzer: Analyzer, results: list[FrameResult], vectors: bool = True, schema: str = "openface") -> pa.Table:
+    """Rows of some results in the output schema (`schema.to_arrow`, renamed for "pyfeat")."""
+    table = to_arrow(results, analyzer.features, vectors)
+    return to_pyfeat(table) if schema == "pyfeat" else table
+
+
+def file_table(analyzer: Analyzer, path: str | Path, vectors: bool = True, schema: str = "openface") -> pa.Table:
+    """Rows of one input (image or video): one per face per frame, or one error/no-face row.
+
+    Parameters
+    ----------
+    analyzer : the analyzer to run (its features choose the columns).
+    path : the input file; its string form fills the `file` column.
+    vectors : include the `embedding`/`mesh` list columns (False for CSV).
+    schema : "openface" or "pyfeat" column names.
+
+    Never raises for a bad input: failures become an error row.
+    """
+    name = str(path)
+    try:
+        return rows_table(analyzer, list(analyzer.iter(name)), vectors, schema)
+    except Exception as exc:  # a failure outside the analyzer's own per-input guard
+        log.exception("failed on %s", name)
+        return _error_rows(analyzer, name, f"{name}: internal error: {exc!r}", vectors, schema)
+
+
+def _error_rows(analyzer: Analyzer, name: str, message: str, vectors: bool, schema: str) -> pa.Table:
+    return rows_table(analyzer, [FrameResult(name, Faces.empty(), error=message)], vectors, schema)
+
+
+# One analyzer per worker process, set by `_init_worker`.
+_WORKER: dict[str, object] = {}
+
+
+def _init_worker(analyzer: Analyzer, vectors: bool, schema: str) -> None:
+    import cv2
+
+    cv2.setNumThreads(1)  # one core per worker: the pool is the parallelism
+    _WORKER.update(analyzer=analyzer, vectors=vectors, schema=schema)
+
+
+def _ready() -> bool:
+    return True
+
+
+def _work(path: str) -> pa.Table:
+    return file_table(_WORKER["analyzer"], path, _WORKER["vectors"], _WORKER["schema"])  # type: ignore[arg-type]
+
+
+def _context() -> multiprocessing.context.BaseContext:
+    """forkserver where available: workers fork from a clean server (no model or thread state from
+    the caller) that has imported facelens once; spawn elsewhere."""
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(["facelens.scale.local"])
+        return ctx
+    return multiprocessing.get_context("spawn")
+
+
+def default_workers() -> int:
+    return os.cpu_count() or 1
+
+
+def run_local(analyzer: Analyzer, paths: Sequence[str], workers: int | None = None, vectors: bool = True,
+              schema: str = "openface") -> Iterator[tuple[str, pa.Table]]:
+    """Yield `(path, rows)` for every path, in the order they finish.
+
+    `workers` processes (default: the number of cores, at most one per file) each hold one
+    `Analyzer`; with one worker the files are analysed in this process. A worker process that
+    dies (e.g. a native crash on a corrupt file) is replaced and its files retried; a file that
+    kills `MAX_ATTEMPTS` workers becomes an error row.
+    """
+    workers = max(1, min(workers or default_workers(), len(paths)))
+    if workers == 1:
+        for path in paths:
+            yield path, file_table(analyzer, path, vectors, schema)
+        return
+    todo = deque((p, 0) for p in paths)
+    while todo:
+        yield from _pool_pass(analyzer, todo, workers, vectors, schema)
+
+
+def _pool_pass(analyzer: Analyzer, todo: deque[tuple[str, int]], workers: int, vectors: bool,
+               schema: str) -> Iterator[tuple[str, pa.Table]]:
+    """Run `todo` on one pool until it is empty or the pool breaks; then every file in flight goes
+    back on `todo` (or becomes an error row once it has been in flight in `MAX_ATTEMPTS` broken
+    pools) and the caller starts a fresh pool."""
+    pending: dict[Future, tuple[str, int]] = {}
+    pool = ProcessPoolExecutor(workers, mp_context=_context(), initializer=_init_worker,
+                               initargs=(analyzer, vectors, schema))
+    try:
+        try:
+            pool.submit(_ready).result()
+        except BrokenProcessPool as exc:
+            raise WorkerError("worker processes could not start (see the log above)") from exc
+        while todo or pending:
+            while todo and len(pending) < 2 * workers:
+                path, attempts = todo.popleft()
+                pending[pool.submit(_work, path)] = (path, attempts)
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            broken = False
+            for future in done:
+                try:
+                    table = future.result()
+                except BrokenProcessPool:
+                    broken = True
+                    continue
+                yield pending.pop(future)[0], table
+            if broken:
+                break
+        for future, (path, attempts) in pending.items():
+            if future.done() and future.exception() is None:
+                yield path, future.result()
+            elif attempts + 1 >= MAX_ATTEMPTS:
+                log.error("%s: a worker process died %d times on it", path, attempts + 1)
+                yield path, _error_rows(analyzer, path, f"{path}: worker process died while analysing it", vectors, schema)
+            else:
+                log.warning("%s: worker process died; retrying", path)
+                todo.appendleft((path, attempts + 1))
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,241 @@
+"""Resumable batch output: rows in OUT, the inputs they came from in OUT.manifest.jsonl.
+
+Layout
+------
+- ``OUT.csv`` / ``OUT.jsonl``: one file, appended. After an input's rows are written and
+  fsynced, one line naming the input and the byte length of OUT at that point is appended to the
+  manifest (and fsynced). A resumed run truncates OUT to the last recorded length, so rows of an
+  input that was in flight when the run was killed are dropped and written again.
+- ``OUT.parquet``: a directory dataset of part files ``part-00000.parquet`` ... (read it with
+  ``pyarrow.parquet.read_table(OUT)`` or ``pandas.read_parquet(OUT)``). Rows are buffered and
+  written as one part every `part_rows` rows or `part_seconds` seconds; a part is written to a
+  ``.tmp`` file, fsynced and renamed before its inputs are added to the manifest. A resumed run
+  removes part and ``.tmp`` files that the manifest does not name.
+
+The manifest's first line records the format, column schema and features; resuming with other
+options is refused (`FeatureError`). Inputs are keyed by absolute path (symlinks not resolved).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from facelens import __version__
+from facelens.errors import FeatureError, InputError
+from facelens.io.writers import format_of
+
+log = logging.getLogger(__name__)
+
+PART_GLOB = "part-*.parquet"
+
+
+def manifest_path(out: str | Path) -> Path:
+    """Where the manifest of `out` lives: beside it, named OUT.manifest.jsonl."""
+    out = Path(out)
+    return out.with_name(out.name + ".manifest.jsonl")
+
+
+def input_key(path: str | Path) -> str:
+    """The manifest key of an input: its absolute path (symlinks are not resolved)."""
+    return os.path.abspath(path)
+
+
+@dataclass
+class Finished:
+    """One finished input as recorded in the manifest."""
+
+    input: str
+    rows: int
+    faces: int
+    error: bool
+
+
+def _fsync_append(fh: BinaryIO, data: bytes) -> None:
+    fh.write(data)
+    fh.flush()
+    os.fsync(fh.fileno())
+
+
+class BatchOutput:
+    """Rows of finished inputs, written so that a killed run can resume where it stopped.
+
+    Parameters
+    ----------
+    path : OUT, ending in .csv, .jsonl/.ndjson or .parquet/.pq.
+    features, schema : the analyzer's features and the column schema, recorded in the manifest.
+    resume : continue after the inputs the manifest names; False starts over (OUT and its
+        manifest are replaced).
+    part_rows, part_seconds : Parquet only: write a part when this many rows are buffered, or
+        when the oldest buffered row is this old.
+    """
+
+    def __init__(self, path: str | Path, features: Iterable[str], schema: str = "openface", resume: bool = True,
+                 part_rows: int = 5000, part_seconds: float = 30.0) -> None:
+        if schema not in ("openface", "pyfeat"):
+            raise FeatureError(f"unknown schema {schema!r}; choose openface or pyfeat")
+        self.path = Path(path)
+        self.format = format_of(path)
+        self.manifest = manifest_path(path)
+        self.header = {"format": self.format, "schema": schema, "features": sorted(features)}
+        self.part_rows = part_rows
+        self.part_seconds = part_seconds
+        self.finished: dict[str, Finished] = {}
+        self._buffer: list[tuple[Finished, pa.Table]] = []
+        self._buffer_since = 0.0
+        self._next_part = 0
+        self._end = 0
+        self._out: BinaryIO | None = None
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if resume and self.manifest.exists():
+            self._resume()
+        else:
+            self._start_over()
+        self._log: BinaryIO = self.manifest.open("ab")
+
+    @property
+    def vectors(self) -> bool:
+        """Whether rows carry the embedding/mesh list columns (not in CSV)."""
+        return self.format != "csv"
+
+    def done(self, path: str | Path) -> bool:
+        return input_key(path) in self.finished
+
+    # Opening.
+    def _start_over(self) -> None:
+        if self.path.is_dir():
+            unknown = [p.name for p in self.path.iterdir() if not p.match(PART_GLOB) and not p.name.endswith(".tmp")]
+            if unknown:
+                raise InputError(f"{self.path} is a folder holding other files ({', '.join(unknown[:3])}); "
+                                 "choose another output")
+            shutil.rmtree(self.path)
+        elif self.path.exists():
+            self.path.unlink()
+        if self.format == "parquet":
+            self.path.mkdir(parents=True)
+        else:
+            self.path.write_bytes(b"")
+        self.manifest.write_text(json.dumps({"facelens": __version__, **self.header}) + "\n")
+
+    def _read_manifest(self) -> list[dict[str, Any]]:
+        """Entries of the manifest; a torn last line (a kill mid-write) is cut off the file."""
+        raw = self.manifest.read_bytes()
+        good = raw.rfind(b"\n") + 1
+        if good < len(raw):
+            log.warning("%s: dropping a partly written last line", self.manifest)
+            with self.manifest.open("r+b") as fh:
+                fh.truncate(good)
+        lines = [json.loads(line) for line in raw[:good].splitlines() if line.strip()]
+        if not lines or "format" not in lines[0]:
+            raise InputError(f"{self.manifest}: not a facelens manifest")
+        header = {k: lines[0].get(k) for k in self.header}
+        if header != self.header:
+            raise FeatureError(f"{self.path} was written with {header}, not {self.header}; "
+                               "start over (--no-resume) or choose another output")
+        return lines[1:]
+
+    def _resume(self) -> None:
+        entries = self._read_manifest()
+        for e in entries:
+            self.finished[e["input"]] = Finished(e["input"], e["rows"], e["faces"], e["error"])
+        if self.format == "parquet":
+            kept = {e["part"] for e in entries}
+            self.path.mkdir(parents=True, exist_ok=True)
+            for p in sorted(self.path.iterdir()):
+                if p.name not in kept and (p.match(PART_GLOB) or p.name.endswith(".tmp")):
+                    log.info("removing %s: its inputs are not in the manifest", p)
+                    p.unlink()
+            numbers = [int(name[5:10]) for name in kept]
+            self._next_part = max(numbers) + 1 if numbers else 0
+        else:
+            self._end = entries[-1]["end"] if entries else 0
+            size = self.path.stat().st_size if self.path.exists() else 0
+            if size < self._end:
+                raise InputError(f"{self.path} is shorter ({size} bytes) than its manifest records ({self._end}); "
+                                 "start over (--no-resume)")
+            with self.path.open("ab") as fh:
+                fh.truncate(self._end)
+        log.info("%s: resuming after %d finished input(s)", self.path, len(self.finished))
+
+    # Writing.
+    def add(self, path: str | Path, table: pa.Table) -> Finished:
+        """Record the rows of one finished input (written now, or with the next Parquet part)."""
+        success = table.column("success").to_pylist()
+        errors = table.column("error").to_pylist()
+        item = Finished(input_key(path), table.num_rows, sum(1 for s in success if s == 1),
+                        any(e is not None for e in errors))
+        if self.format == "parquet":
+            if not self._buffer:
+                self._buffer_since = time.monotonic()
+            self._buffer.append((item, table))
+            if (sum(t.num_rows for _, t in self._buffer) >= self.part_rows
+                    or time.monotonic() - self._buffer_since >= self.part_seconds):
+                self.flush()
+        else:
+            self._append_rows(table)
+            self._commit([item], end=self._end)
+        self.finished[item.input] = item
+        return item
+
+    def _append_rows(self, table: pa.Table) -> None:
+        if self._out is None:
+            self._out = self.path.open("ab")
+        if self.format == "csv":
+            pacsv.write_csv(table, self._out, pacsv.WriteOptions(include_header=self._end == 0))
+        else:
+            data = "".join(json.dumps(row) + "\n" for row in table.to_pylist())
+            self._out.write(data.encode())
+        self._out.flush()
+        os.fsync(self._out.fileno())
+        self._end = self._out.tell()
+
+    def _commit(self, items: list[Finished], **extra: Any) -> None:
+        lines = "".join(json.dumps({**item.__dict__, **extra}) + "\n" for item in items)
+        _fsync_append(self._log, lines.encode())
+
+    def flush(self) -> None:
+        """Write buffered Parquet rows as one part file, then name their inputs in the manifest."""
+        if not self._buffer:
+            return
+        name = f"part-{self._next_part:05d}.parquet"
+        tmp = self.path / (name + ".tmp")
+        pq.write_table(pa.concat_tables([t for _, t in self._buffer]), tmp, compression="zstd")
+        with tmp.open("rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.path / name)
+        self._commit([item for item, _ in self._buffer], part=name)
+        self._buffer = []
+        self._next_part += 1
+
+    def close(self) -> None:
+        """Write what is buffered and close the files."""
+        self.flush()
+        if self._out is not None:
+            self._out.close()
+            self._out = None
+        self._log.close()
+
+    def ensure_schema(self, empty: pa.Table) -> None:
+        """Give an output with no rows at all its columns (a header-only CSV, an empty Parquet part)."""
+        self.flush()
+        if self.format == "parquet" and not any(self.path.glob(PART_GLOB)):
+            pq.write_table(empty, self.path / f"part-{self._next_part:05d}.parquet")
+        elif self.format == "csv" and self._end == 0:
+            self._append_rows(empty)
+
+    def __enter__(self) -> BatchOutput:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
