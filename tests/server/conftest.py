@@ -12,6 +12,7 @@ import uvicorn
 from fastapi.testclient import TestClient
 
 from facelens.server.app import Settings, create_app
+from facelens.server.commands import build_app
 
 
 @pytest.fixture(scope="session")
@@ -41,7 +42,7 @@ def live_server() -> Iterator[str]:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(Settings(workers=2)), log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(build_app(Settings(workers=2), "127.0.0.1"), log_level="warning"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 60

@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import io
 import json
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -169,6 +171,7 @@ def test_video_job_progress_result_and_downloads(client, poll_job):
     assert job["status"] in ("queued", "running") and job["frames_total"] == 15 and job["result"] is None
     done = poll_job(client, job["id"])
     assert done["status"] == "done", done["error"]
+    assert not list(Path(tempfile.gettempdir()).glob("facelens-job-*"))  # the upload is deleted once the job ends
     assert done["frames_done"] == 15 and done["progress"] == 1.0 and done["expires_at"] > done["finished"]
     rows = pd.DataFrame(done["result"]["rows"])
     assert done["result"]["columns"] == columns(DEFAULT_FEATURES)

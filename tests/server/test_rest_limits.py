@@ -128,6 +128,21 @@ def test_settings_from_environment():
         Settings.from_env({}, timeout_s=0)
 
 
+def test_loopback_server_refuses_other_host_names():
+    from fastapi.testclient import TestClient
+
+    from facelens.server.commands import build_app
+
+    settings = Settings(workers=1, preload=False)
+    with TestClient(build_app(settings, "127.0.0.1"), base_url="http://127.0.0.1:8000") as c:
+        assert c.get("/api/v1/health").status_code == 200
+        assert c.get("/api/v1/health", headers={"Host": "localhost:8000"}).status_code == 200
+        rebound = c.get("/api/v1/health", headers={"Host": "attacker.example:8000"})  # DNS rebinding
+        assert rebound.status_code == 400
+    with TestClient(build_app(settings, "0.0.0.0"), base_url="http://lab-server.example") as c:
+        assert c.get("/api/v1/health").status_code == 200  # served beyond loopback: any name
+
+
 def test_serve_command_checks_settings_and_binds_loopback_by_default(monkeypatch):
     from facelens.cli import app
 
@@ -138,3 +153,22 @@ def test_serve_command_checks_settings_and_binds_loopback_by_default(monkeypatch
     assert result.exit_code == 2 and "FACELENS_MAX_PIXELS='lots'" in result.output
     help_text = CliRunner().invoke(app, ["serve", "--help"]).output
     assert "127.0.0.1" in help_text and "--max-upload-mb" in help_text
+
+
+def test_a_failing_job_reports_its_error(make_client, poll_job, monkeypatch):
+    from facelens.api import Analyzer
+    from facelens.errors import InputError
+
+    def broken(self, path, **kwargs):
+        raise InputError(f"{path}: decoder gave up at frame 3")
+        yield  # a generator, like the real one
+
+    monkeypatch.setattr(Analyzer, "video", broken)
+    with make_client() as c:
+        clip = data_path("video", "single_face.mp4").read_bytes()
+        job = c.post("/api/v1/analyze/video", files={"file": ("clip.mp4", clip)}).json()
+        failed = poll_job(c, job["id"])
+        assert failed["status"] == "failed" and failed["error"] == "clip.mp4: decoder gave up at frame 3"
+        assert failed["result"] is None and failed["finished"] is not None
+        r = c.get(f"/api/v1/jobs/{job['id']}/result")
+        assert r.status_code == 422 and "decoder gave up" in r.json()["detail"]

@@ -452,8 +452,10 @@ def build_router() -> APIRouter:
                          format: Literal["json", "csv", "parquet"] = Query("csv", description="Table format.")) -> Response:
         """The table `facelens analyze` would write for this video (vectors in JSON and Parquet only)."""
         job = service(request).jobs.get(job_id)
+        if job.status == "failed":
+            raise UploadError(f"job {job_id} failed, so it has no result: {job.error}", 422)
         if job.status != "done":
-            raise UploadError(f"job {job_id} is {job.status}; its result is not ready", 409 if job.status != "failed" else 422)
+            raise UploadError(f"job {job_id} is {job.status}; its result is not ready", 409)
         data = await anyio.to_thread.run_sync(lambda: table_bytes(job, format))
         media = {"json": "application/json", "csv": "text/csv", "parquet": "application/vnd.apache.parquet"}[format]
         stem = Path(job.file).stem or "video"

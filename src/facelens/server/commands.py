@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 
 from facelens.cli import app, console, fail
 from facelens.errors import FeatureError
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from facelens.server.app import Settings
+
+
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")  # Host header values of loopback requests
 
 
 def is_loopback(host: str) -> bool:
@@ -19,6 +27,19 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def build_app(settings: Settings, host: str) -> FastAPI:
+    """The app for `host`: bound to loopback, it answers only requests addressed to a loopback
+    name, so a web page elsewhere cannot reach it through DNS rebinding."""
+    from starlette.middleware.trustedhost import TrustedHostMiddleware
+
+    from facelens.server.app import create_app
+
+    served = create_app(settings)
+    if is_loopback(host):
+        served.add_middleware(TrustedHostMiddleware, allowed_hosts=list(LOOPBACK_NAMES))
+    return served
 
 
 @app.command()
@@ -37,7 +58,7 @@ def serve(
     require an X-API-Key header on every API call."""
     import uvicorn
 
-    from facelens.server.app import Settings, create_app
+    from facelens.server.app import Settings
 
     try:
         settings = Settings.from_env(workers=workers, max_upload_mb=max_upload_mb, max_pixels=max_pixels,
@@ -50,4 +71,4 @@ def serve(
                       "this address can upload faces")
     console.print(f"facelens serving on http://{host}:{port}/ ({settings.workers} analyzer(s); "
                   f"API key {'required' if settings.api_key else 'not set'}; gallery {settings.gallery or 'off'})")
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning", timeout_keep_alive=5)
+    uvicorn.run(build_app(settings, host), host=host, port=port, log_level="warning", timeout_keep_alive=5)
