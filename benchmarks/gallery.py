@@ -20,7 +20,7 @@ import numpy as np
 import pyarrow as pa
 
 from facelens.identity.gallery import DIM, SCHEMA, Gallery
-from facelens.identity.verify import EMBEDDING_MODEL, EMBEDDING_VERSION
+from facelens.identity.verify import EMBEDDING_MODEL, embedding_version
 
 ROOT = Path(__file__).resolve().parents[1]
 BATCH = 100_000
@@ -37,7 +37,7 @@ def batch_table(vectors: np.ndarray, start: int) -> pa.Table:
         "name": [f"person{(start + i) // 5}" for i in range(n)], "file": [f"synthetic/{start + i}.jpg" for i in range(n)],
         "frame": np.zeros(n, np.int64), "track_id": np.full(n, -1, np.int64),
         "box": pa.FixedSizeListArray.from_arrays(pa.array(np.zeros(4 * n, np.float32)), 4),
-        "model": [EMBEDDING_MODEL] * n, "model_version": [EMBEDDING_VERSION] * n,
+        "model": [EMBEDDING_MODEL] * n, "model_version": [embedding_version()] * n,
         "vector": pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1)), DIM),
     }, schema=SCHEMA)
 

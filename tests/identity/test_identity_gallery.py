@@ -50,7 +50,7 @@ def test_top1_accuracy_and_restart(filled, crops) -> None:
             "t = g.table.to_arrow(); print(len(g), sorted(set(t.column('model_version').to_pylist())), "
             "sorted(set(t.column('model').to_pylist())))")
     out = subprocess.run([sys.executable, "-c", code, str(g.path)], capture_output=True, text=True, check=True).stdout
-    assert out.startswith("16 ") and "dlib" in out
+    assert out.startswith("16 ") and "face-recognition-models==" in out and "dlib_face_recognition" in out
 
 
 def test_owner_only(filled) -> None:

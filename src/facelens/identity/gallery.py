@@ -23,7 +23,7 @@ import numpy as np
 import pyarrow as pa
 
 from facelens.errors import FacelensError
-from facelens.identity.verify import EMBEDDING_MODEL, EMBEDDING_VERSION, THRESHOLD, FaceRows
+from facelens.identity.verify import EMBEDDING_MODEL, THRESHOLD, FaceRows, embedding_version
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +93,7 @@ class Gallery:
             "name": [name] * len(rows), "file": [str(Path(f).resolve()) if Path(f).exists() else f for f in rows.files],
             "frame": rows.frames.astype(np.int64), "track_id": rows.track_ids.astype(np.int64),
             "box": pa.FixedSizeListArray.from_arrays(pa.array(rows.boxes.reshape(-1), pa.float32()), 4),
-            "model": [EMBEDDING_MODEL] * len(rows), "model_version": [EMBEDDING_VERSION] * len(rows),
+            "model": [EMBEDDING_MODEL] * len(rows), "model_version": [embedding_version()] * len(rows),
             "vector": pa.FixedSizeListArray.from_arrays(pa.array(rows.embeddings.reshape(-1), pa.float32()), DIM),
         }, schema=SCHEMA)
         self.add_table(data)

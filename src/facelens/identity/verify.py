@@ -30,7 +30,14 @@ THRESHOLD = DLIB_THRESHOLD
 # 0.6 Euclidean gives 0.993). Descriptor norms are 1.3-1.6, so it is not 1 - 0.6**2 / 2.
 COSINE_THRESHOLD = 0.92
 EMBEDDING_MODEL = "dlib_face_recognition_resnet_model_v1"
-EMBEDDING_VERSION = "dlib 128-D ResNet, face-recognition-models 0.3.0"
+
+
+def embedding_version() -> str:
+    """Where the descriptor's weights come from and their sha256 prefix (from the model MANIFEST)."""
+    from facelens.models.runtime import manifest
+
+    entry = manifest()["dlib_face_recognition_resnet"]
+    return f"{entry['source'].split(':')[1]} sha256:{entry['sha256'][:12]}"
 
 
 @dataclass
