@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import re
 import tempfile
 from pathlib import Path
 
@@ -203,6 +204,16 @@ def test_video_job_waits_for_a_free_analyzer(client):
         early = client.get(f"/api/v1/jobs/{job['id']}/result")
         assert early.status_code == 409 and "not ready" in early.json()["detail"]
         assert client.delete(f"/api/v1/jobs/{job['id']}").status_code == 409
+
+
+def test_download_name_is_safe_in_a_header(client, poll_job):
+    clip = data_path("video", "single_face.mp4").read_bytes()
+    job = client.post("/api/v1/analyze/video?every=35&features=landmarks",
+                      files={"file": ('bad "name"; é.mp4', clip, "video/mp4")}).json()
+    assert job["file"].endswith("é.mp4") and poll_job(client, job["id"])["status"] == "done"
+    r = client.get(f"/api/v1/jobs/{job['id']}/result")
+    assert r.status_code == 200
+    assert re.fullmatch(r'attachment; filename="bad_[\w.-]*_\.csv"', r.headers["content-disposition"], re.ASCII)
 
 
 @pytest.mark.parametrize("name, payload, status", [

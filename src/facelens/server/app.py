@@ -13,6 +13,7 @@ import json
 import logging
 import math
 import os
+import re
 import secrets
 import tempfile
 import threading
@@ -458,7 +459,7 @@ def build_router() -> APIRouter:
             raise UploadError(f"job {job_id} is {job.status}; its result is not ready", 409)
         data = await anyio.to_thread.run_sync(lambda: table_bytes(job, format))
         media = {"json": "application/json", "csv": "text/csv", "parquet": "application/vnd.apache.parquet"}[format]
-        stem = Path(job.file).stem or "video"
+        stem = re.sub(r"[^\w.-]+", "_", Path(job.file).stem, flags=re.ASCII) or "video"  # safe in a header
         return Response(data, media_type=media,
                         headers={"Content-Disposition": f'attachment; filename="{stem}.{format}"'})
 
