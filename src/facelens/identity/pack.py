@@ -28,7 +28,7 @@ from facelens.faces import Faces
 from facelens.geometry.pose import rotation_matrix
 from facelens.identity.regions import REGIONS
 from facelens.io.overlay import save_image
-from facelens.io.readers import list_inputs, read_image
+from facelens.io.readers import is_video, list_inputs, read_image
 
 FEATURES = "landmarks,pose,crops,identity,mesh"
 # iBUG 68 contours (start, end, closed) for the landmark map.
@@ -102,6 +102,9 @@ def pack(inputs: list[str | Path], out: Path, max_faces: int | None = None) -> t
     written: list[Path] = []
     problems: list[str] = []
     for path in list_inputs(inputs):
+        if is_video(path):
+            problems.append(f"{path}: packs are made from images; extract the frames you want first")
+            continue
         result = next(iter(analyzer.iter(path)))
         if result.error:
             problems.append(result.error)
