@@ -61,7 +61,8 @@ def analyze(
     no_detect: bool = typer.Option(False, "--no-detect", help="Treat each image as one pre-cropped face."),
     landmarks68: str = typer.Option("mesh", "--landmarks68", help="68-point source: mesh, or dlib (non-commercial weights)."),
     summary: Optional[Path] = typer.Option(None, "--summary", help="Per-track video summary: .csv, .parquet or .json."),
-    engine: Optional[str] = typer.Option(None, "--engine", help="Image batches: local (process pool, default) or ray."),
+    engine: Optional[str] = typer.Option(None, "--engine", help="Image batches: local (process pool, default) or ray; "
+                                         "a .parquet output is then a folder of part files."),
     workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Batch processes or Ray actors (default: all cores)."),
     address: Optional[str] = typer.Option(None, "--address", help="Ray cluster to join (with --engine ray)."),
     resume: bool = typer.Option(True, "--resume/--no-resume", help="Skip inputs that OUT's manifest lists as finished."),

@@ -416,20 +416,25 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def check_no_quarantine(report: Path) -> None:
+    """Raise `CleanError` while an earlier quarantine of this report is in place."""
+    if (report / QUARANTINE_LOG).exists():
+        raise CleanError(f"{report / QUARANTINE_LOG} records a quarantine still in place; "
+                         f"run `facelens clean --undo {report}` first")
+
+
 def quarantine(result: CleanReport) -> list[dict[str, Any]]:
     """Move every flagged file to REPORT/quarantine/<same relative path>; log the moves.
 
     Refuses while an earlier quarantine of this report is still in place (undo it first).
     """
-    log_path = result.report / QUARANTINE_LOG
-    if log_path.exists():
-        raise CleanError(f"{log_path} records a quarantine still in place; run `facelens clean --undo {result.report}` first")
+    check_no_quarantine(result.report)
     moves = []
     for rel, reasons in result.flagged.items():
         moves.append({"path": rel, "quarantined": f"quarantine/{rel}", "sha256": _sha256(result.dataset / rel),
                       "reasons": reasons})
     entry = {"dataset": str(result.dataset.resolve()), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "moves": moves}
-    log_path.write_text(json.dumps(entry, indent=2))
+    (result.report / QUARANTINE_LOG).write_text(json.dumps(entry, indent=2))
     for move in moves:
         dst = result.report / move["quarantined"]
         dst.parent.mkdir(parents=True, exist_ok=True)

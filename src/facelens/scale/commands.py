@@ -109,6 +109,8 @@ def clean(
     if engine not in ENGINES:
         fail(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}", 2)
     try:
+        if apply == "quarantine":
+            cl.check_no_quarantine(output)
         with batch_progress("images") as (on_start, on_file):
             report = cl.clean_dataset(dataset, output, engine=engine, workers=workers, address=address,
                                       on_start=on_start, on_file=on_file)

@@ -26,6 +26,7 @@ from facelens.scale.local import default_workers, file_table
 log = logging.getLogger(__name__)
 
 FILES_PER_BATCH = 4  # inputs per actor call: small, so that results stream back steadily
+FILES_PER_BLOCK = 256  # at most this many paths per input block (and at least 4 blocks per actor)
 
 
 class RayError(FacelensError):
@@ -119,7 +120,7 @@ def run_ray(analyzer: Analyzer, paths: Sequence[str], workers: int | None = None
     with ray_runtime(address, workers):
         _quiet_data()
         actors = max(1, min(workers or cluster_cpus(), len(paths)))
-        blocks = max(1, min(len(paths), actors * 8, -(-len(paths) // FILES_PER_BATCH)))
+        blocks = min(len(paths), max(actors * 4, -(-len(paths) // FILES_PER_BLOCK)))
         ds = ray.data.from_items([{"path": p} for p in paths], override_num_blocks=blocks)
         ds = ds.map_batches(FileAnalyzer, fn_constructor_kwargs={"analyzer": analyzer, "vectors": vectors, "schema": schema},
                             batch_size=FILES_PER_BATCH, batch_format="pyarrow", num_cpus=1,
