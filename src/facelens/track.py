@@ -32,9 +32,10 @@ Defaults, from measurements on ../shared/data/video (see benchmarks/video.py):
   0.52-0.61, mesh presence up to 0.98 on the detection ROI) all fell under 0.9 within two
   followed frames, while real faces scored >= 0.99 on their first followed frames.
 - detect_every 10 (~0.4 s at 24 fps): the K sweep in benchmarks/video.py ("landmarks" on
-  WolfgangLanger_Pexels, 2 cores) gave 184 FPS at K=1, 307 at K=5, 323 at K=10, 312 at K=20 and
-  355 at K=40, with the same presence accuracy on the cut clips for every K; beyond 10 the gain
-  is within run-to-run noise while a face entering the view waits longer to be found.
+  WolfgangLanger_Pexels, 2 shared cores) gave, in its quietest run, 184 FPS at K=1, 307 at K=5,
+  323 at K=10, 312 at K=20 and 355 at K=40 (across four runs K=1 stayed at 92-184 and K=10 at
+  169-323), with the same presence accuracy on the cut clips for every K; beyond 10 the gain is
+  within run-to-run noise while a face entering the view waits longer to be found.
 - max_missed 12 (~0.5 s): bridges blinks of the detector and short occlusions, and is shorter
   than the gap between a scene cut and any false positive in the face-less test clips.
 """
