@@ -15,8 +15,10 @@ A lost track is retired after `max_missed` frames. A new track is tentative unti
 seen on `confirm` consecutive frames; its rows are held back (at most `confirm` - 1 frames) and
 dropped if it dies first, which removes one- and two-frame false detections.
 
-Identity: the 128-D embedding of a track is computed when it is confirmed and refreshed every
-`embed_every` frames; rows in between carry a copy of the track's latest embedding.
+Identity: the 128-D embedding of a track (58 ms per face with dlib) is computed when the track
+is confirmed and refreshed every `embed_every` (120, ~5 s at 24 fps) video frames; the rows
+in between carry a copy of the track's latest embedding, so a track's rows share few distinct
+embeddings. `reid=True` without the "identity" feature computes them for the re-find check only.
 
 Boxes: a detected frame keeps the detector's box; a followed frame gets a box from its mesh with
 the fixed mapping `MESH_TO_BOX` (centre offset and scale relative to the 468-point extent),
