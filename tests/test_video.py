@@ -113,3 +113,11 @@ def test_plot_refuses_a_table_without_tracks(tmp_path):
     runner.invoke(app, ["analyze", str(image), "-o", str(tmp_path / "i.csv"), "-f", "landmarks"])
     result = runner.invoke(app, ["plot", str(tmp_path / "i.csv"), "-o", str(tmp_path / "x.png")])
     assert result.exit_code == 1 and "no tracked faces" in result.output
+
+
+def test_every_n_does_not_report_an_early_end():
+    from facelens import Analyzer
+
+    results = list(Analyzer("landmarks").iter(data_path("video", "single_face.mp4"), every=6))
+    assert [r.frame for r in results] == list(range(0, 72, 6))
+    assert not [r.error for r in results if r.error]

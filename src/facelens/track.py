@@ -331,7 +331,8 @@ def video_frames(analyzer: Analyzer, path: str | Path, every: int = 1, start: fl
         result.faces = tracker.finish(result.faces)
         yield result, rgb
     log.debug("%s: %d frames, detector ran on %d, %d tracks", path, frames, tracker.detections, tracker.next_id)
-    if end is None and info.frames and last + 1 < info.frames - 1:
+    # `last` is the last frame kept; with every=N the video may go on for N-1 frames after it.
+    if end is None and info.frames and last + every < info.frames - 1:
         msg = f"{path}: video ended at frame {last + 1} of {info.frames} declared"
         yield FrameResult(str(path), Faces.empty(), last + 1, error=msg), None
 
