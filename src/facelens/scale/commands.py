@@ -14,7 +14,7 @@ from facelens.cli import app, console, fail, progress
 from facelens.errors import FacelensError, FeatureError
 from facelens.scale import ENGINES, BatchStats, Finished
 
-ENGINE_HELP = f"Batch engine: {' or '.join(ENGINES)} (a process pool; ray = Ray Data, local or --address)."
+ENGINE_HELP = "Batch engine: local (a process pool) or ray (Ray Data: a local Ray, or a cluster with --address)."
 
 
 @contextlib.contextmanager
