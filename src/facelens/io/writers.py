@@ -4,7 +4,6 @@ that stops part-way keeps every row already written (Parquet: every finished row
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -27,10 +26,13 @@ def format_of(path: str | Path) -> str:
     return FORMATS[suffix]
 
 
-def _clean(value: Any) -> Any:
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    return value
+def row_bytes(table: pa.Table, fmt: str, header: bool) -> bytes:
+    """The rows of `table` as CSV (with a header line if asked) or JSON Lines bytes."""
+    if fmt == "csv":
+        sink = pa.BufferOutputStream()
+        pacsv.write_csv(table, sink, pacsv.WriteOptions(include_header=header))
+        return sink.getvalue().to_pybytes()
+    return "".join(json.dumps(row) + "\n" for row in table.to_pylist()).encode()
 
 
 class TableWriter:
@@ -60,17 +62,10 @@ class TableWriter:
             return
         table = self._table(results)
         self.rows += table.num_rows
-        if self.format == "csv":
-            if self._writer is None:
-                self._fh = self.path.open("wb")
-                self._writer = pacsv.CSVWriter(self._fh, table.schema)
-            self._writer.write_table(table)
-            self._fh.flush()
-        elif self.format == "jsonl":
+        if self.format in ("csv", "jsonl"):
             if self._fh is None:
-                self._fh = self.path.open("w", encoding="utf-8")
-            for row in table.to_pylist():
-                self._fh.write(json.dumps({k: _clean(v) for k, v in row.items()}) + "\n")
+                self._fh = self.path.open("wb")
+            self._fh.write(row_bytes(table, self.format, header=self.rows == table.num_rows))
             self._fh.flush()
         else:
             self._pending.append(table)

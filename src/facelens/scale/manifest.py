@@ -29,12 +29,11 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import pyarrow as pa
-import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from facelens import __version__
 from facelens.errors import FeatureError, InputError
-from facelens.io.writers import format_of
+from facelens.io.writers import format_of, row_bytes
 
 log = logging.getLogger(__name__)
 
@@ -191,11 +190,7 @@ class BatchOutput:
     def _append_rows(self, table: pa.Table) -> None:
         if self._out is None:
             self._out = self.path.open("ab")
-        if self.format == "csv":
-            pacsv.write_csv(table, self._out, pacsv.WriteOptions(include_header=self._end == 0))
-        else:
-            data = "".join(json.dumps(row) + "\n" for row in table.to_pylist())
-            self._out.write(data.encode())
+        self._out.write(row_bytes(table, self.format, header=self._end == 0))
         self._out.flush()
         os.fsync(self._out.fileno())
         self._end = self._out.tell()
