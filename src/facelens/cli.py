@@ -69,7 +69,7 @@ def analyze(
 ) -> None:
     """Analyse images, folders and videos into one table: a row per face per frame."""
     from facelens.api import Analyzer
-    from facelens.run import analyze_to_file
+    from facelens.io.writers import format_of
 
     try:
         feats = parse_features(None if features == "default" else features)
@@ -77,8 +77,6 @@ def analyze(
             feats |= {"crops"}
         analyzer = Analyzer(feats, detector=detector, min_score=min_score, max_faces=max_faces,
                             detect=not no_detect, landmarks68=landmarks68)
-        from facelens.io.writers import format_of
-
         format_of(output)
     except FeatureError as exc:
         fail(str(exc), 2)
