@@ -9,6 +9,7 @@ import re
 import tempfile
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
@@ -149,8 +150,9 @@ def test_verify_matches_the_identity_library(client):
     assert got["boxes"] == [expected.box_a, expected.box_b]
 
 
-def test_verify_bad_inputs(client):
-    crop = data_path("identity", "stuart", "stuart5.png")  # a tight crop the detector misses: embedded whole
+def test_verify_bad_inputs(client, tmp_path):
+    crop = tmp_path / "blank.png"  # no face to detect: embedded whole
+    cv2.imwrite(str(crop), np.full((150, 150, 3), 128, np.uint8))
     whole = verify_pair(client, crop, data_path("identity", "stuart", "stuart1.png")).json()
     assert whole["whole_image"] == [True, False] and whole["faces_found"][0] == 0
     notimage = client.post("/api/v1/verify", files={"a": ("a.jpg", b"nope"), "b": ("b.jpg", b"nope")})
@@ -232,3 +234,10 @@ def test_page_and_static_files(client):
     assert page.status_code == 200 and "<canvas id=\"overlay\">" in page.text
     for asset in ("app.js", "style.css"):
         assert client.get(f"/static/{asset}").status_code == 200
+
+
+def test_docs_page_is_served_without_a_cdn(client):
+    page = client.get("/docs")
+    assert page.status_code == 200 and "/docs-assets/swagger-ui-bundle.js" in page.text
+    assert "cdn" not in page.text.lower()
+    assert client.get("/docs-assets/swagger-ui-bundle.js").status_code == 200

@@ -31,11 +31,13 @@ import numpy as np
 import pyarrow as pa
 from fastapi import APIRouter, Depends, FastAPI, File, Query, Request, Security, UploadFile
 from fastapi.exceptions import HTTPException
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.security import APIKeyHeader
 from fastapi.staticfiles import StaticFiles
 from PIL import Image, UnidentifiedImageError
 from pydantic import BaseModel
+from swagger_ui_bundle import swagger_ui_path
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -590,7 +592,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             await anyio.to_thread.run_sync(svc.close)
 
-    app = FastAPI(title="facelens", version=__version__, lifespan=lifespan,
+    app = FastAPI(title="facelens", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Per-face features (boxes, landmarks, pose, gaze, AUs, emotion, identity, age/gender) "
                               "from images and videos. Columns follow `facelens analyze`.")
     app.include_router(build_router())
@@ -618,5 +620,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def index() -> FileResponse:
         return FileResponse(STATIC / "index.html")
 
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> Response:
+        # Swagger UI from the swagger-ui-bundle package: no CDN, so the page works offline.
+        return get_swagger_ui_html(openapi_url=app.openapi_url, title="facelens API",
+                                   swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+                                   swagger_css_url="/docs-assets/swagger-ui.css",
+                                   swagger_favicon_url="/docs-assets/favicon-32x32.png")
+
+    app.mount("/docs-assets", StaticFiles(directory=swagger_ui_path), name="docs-assets")
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
