@@ -44,6 +44,15 @@ def _resolve(file: str) -> Path:
     return Path(list(spec.submodule_search_locations)[0]) / rel
 
 
+def file_sha256(path: Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 @functools.cache
 def asset_path(name: str) -> Path:
     """Path of a model file, after checking it against its recorded sha256 (once per process)."""
@@ -54,11 +63,7 @@ def asset_path(name: str) -> Path:
     path = _resolve(entry["file"])
     if not path.exists():
         raise ModelError(f"model file for {name!r} not found at {path}")
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    if digest.hexdigest() != entry["sha256"]:
+    if file_sha256(path) != entry["sha256"]:
         raise ModelError(f"{path} does not match the sha256 in MANIFEST.json; reinstall facelens")
     return path
 

@@ -33,7 +33,6 @@ REPORT/quarantine.json; `undo(REPORT)` moves them back byte for byte. Nothing is
 from __future__ import annotations
 
 import base64
-import hashlib
 import html
 import json
 import logging
@@ -57,6 +56,7 @@ from facelens.geometry.quality import sharpness
 from facelens.identity.verify import distances
 from facelens.io import readers
 from facelens.models.dlib_models import DLIB_THRESHOLD
+from facelens.models.runtime import file_sha256
 from facelens.scale import BatchStats, Finished, run_batch
 
 log = logging.getLogger(__name__)
@@ -408,14 +408,6 @@ def _write_report(r: CleanReport) -> None:
 
 
 # Quarantine.
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def check_no_quarantine(report: Path) -> None:
     """Raise `CleanError` while an earlier quarantine of this report is in place."""
     if (report / QUARANTINE_LOG).exists():
@@ -431,7 +423,7 @@ def quarantine(result: CleanReport) -> list[dict[str, Any]]:
     check_no_quarantine(result.report)
     moves = []
     for rel, reasons in result.flagged.items():
-        moves.append({"path": rel, "quarantined": f"quarantine/{rel}", "sha256": _sha256(result.dataset / rel),
+        moves.append({"path": rel, "quarantined": f"quarantine/{rel}", "sha256": file_sha256(result.dataset / rel),
                       "reasons": reasons})
     entry = {"dataset": str(result.dataset.resolve()), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "moves": moves}
     (result.report / QUARANTINE_LOG).write_text(json.dumps(entry, indent=2))
@@ -457,7 +449,7 @@ def undo(report: str | Path) -> int:
         src, dst = report / move["quarantined"], dataset / move["path"]
         if dst.exists():
             raise CleanError(f"{dst} exists again; move it away, then undo")
-        if not src.exists() or _sha256(src) != move["sha256"]:
+        if not src.exists() or file_sha256(src) != move["sha256"]:
             raise CleanError(f"{src} is missing or changed since it was quarantined")
     for move in entry["moves"]:
         dst = dataset / move["path"]
