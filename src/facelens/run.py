@@ -45,11 +45,11 @@ def save_crops(result: FrameResult, folder: Path) -> None:
         save_image(folder / f"{_stem(result)}_{result.frame:06d}_{i}.png", crop)
 
 
-def _results(analyzer: Analyzer, path: Path, frames: bool, every: int, start: float,
+def _results(analyzer: Analyzer, path: Path, every: int, start: float,
              end: float | None) -> Iterator[tuple[FrameResult, np.ndarray | None]]:
-    """(result, rgb) pairs of one input; rgb is the decoded video frame when `frames`, else None."""
-    if not frames:
-        for result in analyzer.iter(path, every=every, start=start, end=end):
+    """(result, rgb) pairs of one input; rgb is the decoded frame for videos, None for images."""
+    if not readers.is_video(path):
+        for result in analyzer.iter(path):
             yield result, None
         return
     from facelens.track import video_frames
@@ -84,19 +84,18 @@ def analyze_to_file(
     stats = RunStats(inputs=len(paths))
     with TableWriter(out, analyzer.features, schema=schema) as writer:
         for path in paths:
-            video = readers.is_video(path)
-            n = 1
-            if video:
+            info = None
+            if readers.is_video(path):
                 try:
-                    n = readers.video_info(path).frames
-                except Exception:  # reported as an error row by the analyzer below
-                    n = 1
+                    info = readers.video_info(path)
+                except InputError:  # reported as an error row below
+                    pass
             if on_input:
-                on_input(path, n)
+                on_input(path, info.frames if info else 1)
             good = False
             vid_out = None
             try:
-                for result, rgb in _results(analyzer, path, video and overlay is not None, every, start, end):
+                for result, rgb in _results(analyzer, path, every, start, end):
                     writer.write([result])
                     stats.frames += 1
                     stats.faces += len(result.faces)
@@ -107,9 +106,9 @@ def analyze_to_file(
                     if crops:
                         save_crops(result, Path(crops))
                     if overlay and not result.error:
-                        if video:
+                        if rgb is not None:
                             if vid_out is None:
-                                fps = readers.video_info(path).fps / every
+                                fps = info.fps / every if info else 0.0
                                 vid_out = VideoOverlay(Path(overlay) / f"{path.stem}.mp4", fps, (rgb.shape[1], rgb.shape[0]))
                             vid_out.write(draw(rgb, result.faces))
                         else:
