@@ -152,6 +152,7 @@ def collect(inputs: list[Source], *, max_faces: int | None = None, whole_if_none
     crops). Returns the rows and one message per input that failed or gave no face.
     """
     analyzer = Analyzer("identity", max_faces=max_faces)
+    whole_analyzer = Analyzer("identity", detect=False)  # loads its models on first use only
     files: list[str] = []
     frames, boxes, embs, tracks, whole = [], [], [], [], []
     problems: list[str] = []
@@ -162,7 +163,7 @@ def collect(inputs: list[Source], *, max_faces: int | None = None, whole_if_none
             continue
         if len(faces) == 0 and whole_if_none and result.source not in ("<array>", "<bytes>") \
                 and not is_video(result.source):
-            faces, is_whole = _first(Analyzer("identity", detect=False), result.source).faces, True
+            faces, is_whole = _first(whole_analyzer, result.source).faces, True
         if faces.embedding is None or len(faces) == 0:
             if result.frame == 0:
                 problems.append(f"{result.source}: no face")
