@@ -57,13 +57,14 @@ def main() -> None:
     recall, false_pos = detection_recall(BlazeFace("full"))
     fig["voc_recall_iou0.4"], fig["voc_false_positives"] = recall, false_pos
 
-    nme = {}
-    for name, truth in ground_truth().items():
-        faces = landmarks.faces(rgb(data / "landmarks" / name))
-        pred = faces.landmarks68[int(np.argmax(faces.scores))]
-        nme[name] = float(np.linalg.norm(pred - truth, axis=1).mean() / np.linalg.norm(truth[36] - truth[45]))
-    fig["nme68_mesh"] = nme
-    fig["nme68_mesh_mean"] = float(np.mean(list(nme.values())))
+    for key, analyzer in (("mesh", landmarks), ("mesh_index", Analyzer("landmarks", landmarks68="mesh-index"))):
+        nme = {}
+        for name, truth in ground_truth().items():
+            faces = analyzer.faces(rgb(data / "landmarks" / name))
+            pred = faces.landmarks68[int(np.argmax(faces.scores))]
+            nme[name] = float(np.linalg.norm(pred - truth, axis=1).mean() / np.linalg.norm(truth[36] - truth[45]))
+        fig[f"nme68_{key}"] = nme
+        fig[f"nme68_{key}_mean"] = float(np.mean(list(nme.values())))
 
     emotion = Analyzer("emotion")
     hits = [emotion.faces(rgb(data / "expression" / n)).emotion_label[0] == label for n, label in PHOTOS.items()]

@@ -6,8 +6,8 @@ import numpy as np
 
 from shared_data import data_path, load_rgb
 
-# Measured 0.068 with the mesh-derived points (issue target 0.06 is not met; see README).
-NME_BOUND = 0.075
+NME_TARGET = 0.06  # issue target; measured 0.058 with the fitted mapping
+INDEX_BOUND = 0.075  # the plain vertex table measured 0.068
 
 
 def ground_truth() -> dict[str, np.ndarray]:
@@ -34,7 +34,29 @@ def nme(analyzer) -> list[float]:
 def test_mesh_68_nme(fast_analyzer):
     errors = nme(fast_analyzer)
     assert len(errors) == 3
-    assert np.mean(errors) <= NME_BOUND, errors
+    assert np.mean(errors) <= NME_TARGET, errors
+
+
+def test_mesh_index_68_nme():
+    from facelens import Analyzer
+
+    errors = nme(Analyzer("landmarks", landmarks68="mesh-index"))
+    assert np.mean(errors) <= INDEX_BOUND, errors
+    assert np.mean(errors) > np.mean(nme(Analyzer("landmarks"))), "the fit should beat the plain table"
+
+
+def test_fitted_68_follows_similarity_transforms():
+    """Weights sum to 1 per point, so rotating, scaling and moving the mesh moves the 68 points alike."""
+    from facelens import Analyzer
+    from facelens.geometry import landmarks68
+
+    mesh = Analyzer("mesh").faces(load_rgb(data_path("misc", "astronaut.png"))).mesh
+    a = np.deg2rad(25)
+    rot = 1.7 * np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+    moved = mesh.copy()
+    moved[..., :2] = mesh[..., :2] @ rot.T + [40.0, -15.0]
+    expected = landmarks68(mesh) @ rot.T + [40.0, -15.0]
+    np.testing.assert_allclose(landmarks68(moved), expected, atol=0.05)
 
 
 def test_landmarks5_order(fast_analyzer):

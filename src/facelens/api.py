@@ -27,6 +27,9 @@ SMALL_IMAGE = 512  # images up to this size are retried padded when no face is f
 MESH_MIN_SCORE = 0.5  # mesh presence below this drops a face (the mesh saw no face in the ROI)
 
 
+LANDMARKS68_SOURCES = ("mesh", "mesh-index", "dlib")
+
+
 class Analyzer:
     """Reusable face analyzer; loads only the models that the requested features need.
 
@@ -37,8 +40,9 @@ class Analyzer:
     min_score : detector score threshold (default per detector).
     max_faces : keep at most this many faces per image, largest first.
     detect : False treats the whole image as one pre-cropped face (e.g. FER-style crops).
-    landmarks68 : "mesh" (default, derived from the face mesh) or "dlib" (dlib's 68-point
-        predictor; its weights are for non-commercial research only).
+    landmarks68 : "mesh" (default: a fitted combination of mesh vertices, see
+        `geometry.landmarks68`), "mesh-index" (one fixed mesh vertex per point, no 300-W-derived
+        data) or "dlib" (dlib's 68-point predictor; its weights are for non-commercial research only).
     """
 
     def __init__(
@@ -53,8 +57,8 @@ class Analyzer:
     ) -> None:
         if detector not in SPECS:
             raise FeatureError(f"unknown detector {detector!r}; choose one of {', '.join(SPECS)}")
-        if landmarks68 not in ("mesh", "dlib"):
-            raise FeatureError(f"unknown landmarks68 source {landmarks68!r}; choose mesh or dlib")
+        if landmarks68 not in LANDMARKS68_SOURCES:
+            raise FeatureError(f"unknown landmarks68 source {landmarks68!r}; choose {', '.join(LANDMARKS68_SOURCES)}")
         self.features = parse_features(features)
         self.detector_kind = detector
         self.min_score = min_score
@@ -170,7 +174,10 @@ class Analyzer:
         lm5 = landmarks5(mesh)
         extra: dict[str, Any] = {}
         if "landmarks" in f:
-            lm68 = self.dlib68(rgb, boxes) if self.landmarks68_source == "dlib" else landmarks68(mesh)
+            if self.landmarks68_source == "dlib":
+                lm68 = self.dlib68(rgb, boxes)
+            else:
+                lm68 = landmarks68(mesh, fitted=self.landmarks68_source == "mesh")
             extra.update(landmarks5=lm5, landmarks68=lm68)
         h, w = rgb.shape[:2]
         if f & {"pose", "gaze", "aus", "quality"}:

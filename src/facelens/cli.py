@@ -59,7 +59,7 @@ def analyze(
     min_score: Optional[float] = typer.Option(None, "--min-score", help="Detector score threshold."),
     max_faces: Optional[int] = typer.Option(None, "--max-faces", min=1, help="Keep the N largest faces per image."),
     no_detect: bool = typer.Option(False, "--no-detect", help="Treat each image as one pre-cropped face."),
-    landmarks68: str = typer.Option("mesh", "--landmarks68", help="68-point source: mesh, or dlib (non-commercial weights)."),
+    landmarks68: str = typer.Option("mesh", "--landmarks68", help="68-point source: mesh (fitted), mesh-index (plain vertex table) or dlib (non-commercial weights)."),
     summary: Optional[Path] = typer.Option(None, "--summary", help="Per-track video summary: .csv, .parquet or .json."),
     engine: Optional[str] = typer.Option(None, "--engine", help="Image batches: local (process pool, default) or ray; "
                                          "a .parquet output is then a folder of part files."),

@@ -52,7 +52,8 @@ def test_masks_nest(packed) -> None:
         assert (mask[part] & oval).sum() / mask[part].sum() >= 0.99, part
     assert not (mask["lips"] & mask["inner_mouth"]).any()
     assert not (mask["right_eye"] & mask["left_eye"]).any()
-    # The landmark points of the lips fall in the lips + inner mouth mask.
+    # The 68-point lip landmarks fall in the lips + inner mouth mask, within 2 px: the mask follows
+    # the mesh's lip contour, the 68 points the 300-W convention.
     pts = np.array(json.loads((face / "landmarks.json").read_text())["landmarks68"])[48:68].round().astype(int)
-    mouth = mask["lips"] | mask["inner_mouth"]
-    assert mouth[pts[:, 1], pts[:, 0]].mean() >= 0.9
+    mouth = cv2.dilate((mask["lips"] | mask["inner_mouth"]).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    assert mouth[pts[:, 1], pts[:, 0]].all()

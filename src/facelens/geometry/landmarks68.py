@@ -1,13 +1,20 @@
-"""Index tables that derive iBUG 68-point and 5-point landmarks from the 478-point mesh.
+"""iBUG 68-point and 5-point landmarks derived from the 478-point mesh.
 
-The 68 table picks, for each iBUG 300-W point, the mesh vertex that lies on the same anatomical
-spot (jaw contour, brows, nose, eyes, lips). Jaw points in 300-W follow the visible outline,
-which the mesh only approximates, so jaw error dominates the NME of this mapping.
+`MESH_TO_68` picks, for each iBUG 300-W point, the mesh vertex on the same anatomical spot (jaw
+contour, brows, nose, eyes, lips). 300-W's annotators traced the jaw on the visible outline, which
+no fixed vertex follows, so by default each point is instead an affine combination of the 16 mesh
+vertices around that vertex (asset `landmarks68_fit`, fitted by `tools/fit_landmarks68.py` to
+dlib's 300-W-trained predictor on faces other than the ones the NME is measured on).
 """
 
 from __future__ import annotations
 
+import functools
+import json
+
 import numpy as np
+
+from facelens.models.runtime import asset_path
 
 MESH_TO_68 = np.array([
     # jaw 0-16
@@ -23,9 +30,21 @@ MESH_TO_68 = np.array([
 ])
 
 
-def landmarks68(mesh: np.ndarray) -> np.ndarray:
-    """(N, 478|468, 3) mesh -> (N, 68, 2) iBUG-layout points."""
-    return mesh[:, MESH_TO_68, :2].astype(np.float32)
+@functools.cache
+def _fit() -> tuple[np.ndarray, np.ndarray]:
+    doc = json.loads(asset_path("landmarks68_fit").read_text())
+    return np.asarray(doc["index"], np.intp), np.asarray(doc["weight"], np.float32)
+
+
+def landmarks68(mesh: np.ndarray, fitted: bool = True) -> np.ndarray:
+    """(N, 478|468, 3) mesh -> (N, 68, 2) iBUG-layout points.
+
+    `fitted=False` returns the plain vertex table (`MESH_TO_68`), which uses no 300-W-derived data.
+    """
+    if not fitted:
+        return mesh[:, MESH_TO_68, :2].astype(np.float32)
+    index, weight = _fit()
+    return np.einsum("nlkc,lk->nlc", mesh[:, index, :2].astype(np.float32), weight)
 
 
 def landmarks5(mesh: np.ndarray) -> np.ndarray:
