@@ -66,6 +66,28 @@ def test_exit_code_one_when_nothing_succeeds(tmp_path):
     assert len(df) == 2 and df.error.str.contains("missing.png: no such file").any()
 
 
+def _said(result) -> str:  # noqa: ANN001
+    return " ".join(result.output.split())
+
+
+def test_summary_lines_and_exit_codes_of_both_paths(tmp_path):
+    """One input with a face is enough for exit 0, on the single-process path and the batch engine."""
+    (tmp_path / "bad.jpg").write_bytes(b"nope")
+    good = str(SAMPLES / "astronaut.jpg")
+    bad = str(tmp_path / "bad.jpg")
+    single = runner.invoke(app, ["analyze", bad, good, "-o", str(tmp_path / "s.csv"), "-f", "landmarks",
+                                 "--overlay", str(tmp_path / "ov")])  # --overlay: the single-process path
+    assert single.exit_code == 0, single.output
+    assert "2 input(s), 2 frame(s), 1 face row(s), 1 error row(s)" in _said(single)
+    assert "no result: " + bad in _said(single)
+    engine = ["--workers", "1"]
+    batch = runner.invoke(app, ["analyze", bad, good, "-o", str(tmp_path / "b.csv"), "-f", "landmarks", *engine])
+    assert batch.exit_code == 0, batch.output
+    assert "2 input(s): 2 analysed, 0 already done; 1 face(s), 2 row(s), 1 error input(s)" in _said(batch)
+    failed = runner.invoke(app, ["analyze", bad, "-o", str(tmp_path / "f.csv"), "-f", "landmarks", *engine])
+    assert failed.exit_code == 1 and "1 error input(s)" in _said(failed)
+
+
 def test_usage_errors_exit_two(tmp_path):
     img = str(SAMPLES / "astronaut.jpg")
     assert runner.invoke(app, ["analyze", img, "-o", str(tmp_path / "o.xlsx")]).exit_code == 2

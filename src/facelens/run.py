@@ -6,6 +6,7 @@ finishes, and a failing input becomes an error row instead of ending the run.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,15 +22,41 @@ from facelens.io.writers import TableWriter
 
 @dataclass
 class RunStats:
-    inputs: int = 0
-    frames: int = 0
-    faces: int = 0
-    errors: int = 0
-    failed_inputs: list[str] = field(default_factory=list)
+    """What a run did: `analyze_to_file` (one process) or `facelens.scale.run_batch` (engines).
+
+    Counts cover the inputs this run analysed; inputs that an earlier run of a resumed batch
+    finished are counted in `skipped` only.
+    """
+
+    inputs: int = 0  # input files, folders expanded
+    skipped: int = 0  # finished by an earlier run (a resumed batch): not analysed again
+    files: int = 0  # inputs analysed by this run
+    frames: int = 0  # frames analysed: one per image, one per video frame, one per failed input
+    rows: int = 0  # table rows: one per face, or one per face-less or failed frame
+    faces: int = 0  # face rows
+    errors: int = 0  # error rows
+    failed_inputs: list[str] = field(default_factory=list)  # analysed inputs whose every row is an error
+    seconds: float = 0.0  # wall time of the run so far
 
     @property
     def succeeded(self) -> int:
+        """Inputs with a result: finished earlier, or analysed now with an error-free frame."""
         return self.inputs - len(self.failed_inputs)
+
+    @property
+    def rate(self) -> float:
+        """Files analysed per second in this run."""
+        return self.files / self.seconds if self.seconds > 0 else 0.0
+
+    def add_input(self, name: str, frames: int, rows: int, faces: int, errors: int) -> None:
+        """Count one analysed input; it failed when every row it gave is an error row."""
+        self.files += 1
+        self.frames += frames
+        self.rows += rows
+        self.faces += faces
+        self.errors += errors
+        if errors == rows:
+            self.failed_inputs.append(name)
 
 
 def _stem(result: FrameResult) -> str:
@@ -82,6 +109,7 @@ def analyze_to_file(
 
     paths = readers.list_inputs(inputs)
     stats = RunStats(inputs=len(paths))
+    began = time.perf_counter()
     with TableWriter(out, analyzer.features, schema=schema) as writer:
         for path in paths:
             info = None
@@ -92,17 +120,14 @@ def analyze_to_file(
                     pass
             if on_input:
                 on_input(path, info.frames if info else 1)
-            good = False
+            rows_before, frames, faces, errors = writer.rows, 0, 0, 0
             vid_out = None
             try:
                 for result, rgb in _results(analyzer, path, every, start, end):
                     writer.write([result])
-                    stats.frames += 1
-                    stats.faces += len(result.faces)
-                    if result.error:
-                        stats.errors += 1
-                    else:
-                        good = True
+                    frames += 1
+                    faces += len(result.faces)
+                    errors += result.error is not None
                     if crops:
                         save_crops(result, Path(crops))
                     if overlay and not result.error:
@@ -118,6 +143,6 @@ def analyze_to_file(
             finally:
                 if vid_out is not None:
                     vid_out.close()
-            if not good:
-                stats.failed_inputs.append(str(path))
+            stats.add_input(str(path), frames, writer.rows - rows_before, faces, errors)
+            stats.seconds = time.perf_counter() - began
     return stats

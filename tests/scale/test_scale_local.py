@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 from pathlib import Path
@@ -14,6 +15,7 @@ from shared_data import SAMPLES, data_path
 
 from facelens import Analyzer
 from facelens.errors import FeatureError
+from facelens.run import analyze_to_file
 from facelens.scale import run_batch
 from facelens.scale.local import file_table, run_local
 
@@ -65,6 +67,21 @@ def test_pool_matches_one_process_and_keeps_bad_files(mixed_folder: Path, tmp_pa
     assert "empty file" in errors["empty.jpg"] and "not a readable image" in errors["text.png"]
     assert "corrupt or truncated" in errors["truncated.jpg"]
     assert pd.isna(errors["no-face.jpg"])
+
+
+def test_batch_and_single_process_count_alike(mixed_folder: Path, tmp_path: Path) -> None:
+    """`run_batch` and `analyze_to_file` fill one `RunStats` the same way, video frames included."""
+    analyzer = Analyzer("landmarks")
+    inputs = [mixed_folder, data_path("video", "single_face.mp4")]
+    batch = run_batch(analyzer, inputs, tmp_path / "batch.csv", workers=1)
+    single = analyze_to_file(analyzer, inputs, tmp_path / "single.csv")
+    assert batch.seconds > 0 and single.seconds > 0 and batch.rate > 0
+    assert dataclasses.replace(batch, seconds=0.0) == dataclasses.replace(single, seconds=0.0)
+    assert (single.inputs, single.files, single.skipped) == (8, 8, 0)
+    assert single.frames == 7 + 72 and single.faces == 5 + 1 + 1 + 72
+    assert single.errors == 3 and single.rows == single.faces + 1 + 3  # the no-face photo and three error rows
+    assert sorted(Path(p).name for p in single.failed_inputs) == ["empty.jpg", "text.png", "truncated.jpg"]
+    assert single.succeeded == 5
 
 
 def test_file_table_matches_analyzer(mixed_folder: Path) -> None:

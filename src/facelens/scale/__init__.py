@@ -12,38 +12,26 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from facelens.api import Analyzer
 from facelens.errors import FeatureError
 from facelens.io import readers
+from facelens.run import RunStats
 from facelens.scale.local import file_table, rows_table, run_local
 from facelens.scale.manifest import BatchOutput, Finished, input_key, manifest_path
 
 ENGINES = ("local", "ray")
 
-__all__ = ["ENGINES", "BatchStats", "Finished", "file_table", "manifest_path", "run_batch"]
+__all__ = ["ENGINES", "Finished", "RunStats", "file_table", "manifest_path", "run_batch"]
 
 
-@dataclass
-class BatchStats:
-    """What a batch run did. `errors` counts inputs whose rows carry an error."""
-
-    inputs: int
-    skipped: int = 0
-    files: int = 0
-    rows: int = 0
-    faces: int = 0
-    errors: int = 0
-    seconds: float = 0.0
-
-    @property
-    def rate(self) -> float:
-        """Files analysed per second in this run."""
-        return self.files / self.seconds if self.seconds > 0 else 0.0
+def _table_counts(table: pa.Table) -> tuple[int, int]:
+    """(frames, error rows) of one input's rows: a frame gives one row per face, or one row."""
+    return pc.count_distinct(table.column("frame")).as_py(), table.num_rows - table.column("error").null_count
 
 
 def engine_results(engine: str, analyzer: Analyzer, paths: Sequence[str], workers: int | None, vectors: bool,
@@ -66,11 +54,11 @@ def run_batch(
     address: str | None = None,
     schema: str = "openface",
     resume: bool = True,
-    on_start: Callable[[BatchStats], None] | None = None,
-    on_file: Callable[[Finished, BatchStats], None] | None = None,
+    on_start: Callable[[RunStats], None] | None = None,
+    on_file: Callable[[Finished, RunStats], None] | None = None,
     part_rows: int = 5000,
     part_seconds: float = 30.0,
-) -> BatchStats:
+) -> RunStats:
     """Analyse every input (folders expanded) into `out`, skipping inputs a previous run finished.
 
     Parameters
@@ -97,16 +85,14 @@ def run_batch(
             if key not in seen and not sink.done(p):
                 todo.append(p)
             seen.add(key)
-        stats = BatchStats(inputs=len(seen), skipped=len(seen) - len(todo))
+        stats = RunStats(inputs=len(seen), skipped=len(seen) - len(todo))
         if on_start:
             on_start(stats)
         start = time.perf_counter()
         for path, table in engine_results(engine, analyzer, todo, workers, sink.vectors, schema, address):
             item = sink.add(path, table)
-            stats.files += 1
-            stats.rows += item.rows
-            stats.faces += item.faces
-            stats.errors += item.error
+            frames, errors = _table_counts(table)
+            stats.add_input(path, frames, item.rows, item.faces, errors)
             stats.seconds = time.perf_counter() - start
             if on_file:
                 on_file(item, stats)

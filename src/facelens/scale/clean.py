@@ -57,7 +57,7 @@ from facelens.identity.verify import distances
 from facelens.io import readers
 from facelens.models.dlib_models import DLIB_THRESHOLD
 from facelens.models.runtime import file_sha256
-from facelens.scale import BatchStats, Finished, run_batch
+from facelens.scale import Finished, RunStats, run_batch
 
 log = logging.getLogger(__name__)
 
@@ -159,8 +159,8 @@ def list_dataset(dataset: Path, exclude: Path | None = None) -> pd.DataFrame:
 
 # Analysis.
 def _analyse(images: pd.DataFrame, report: Path, engine: str, workers: int | None, address: str | None,
-             on_start: Callable[[BatchStats], None] | None,
-             on_file: Callable[[Finished, BatchStats], None] | None) -> tuple[pd.DataFrame, pd.DataFrame]:
+             on_start: Callable[[RunStats], None] | None,
+             on_file: Callable[[Finished, RunStats], None] | None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Face rows of every image, and whole-image embeddings of images with no face detected."""
     kw = dict(engine=engine, workers=workers, address=address, on_start=on_start, on_file=on_file)
     paths = images.path.tolist()
@@ -328,8 +328,8 @@ def find_problems(img: pd.DataFrame, th: Thresholds) -> tuple[dict[str, pd.DataF
 
 def clean_dataset(dataset: str | Path, report: str | Path, *, engine: str = "local", workers: int | None = None,
                   address: str | None = None, thresholds: Thresholds | None = None,
-                  on_start: Callable[[BatchStats], None] | None = None,
-                  on_file: Callable[[Finished, BatchStats], None] | None = None) -> CleanReport:
+                  on_start: Callable[[RunStats], None] | None = None,
+                  on_file: Callable[[Finished, RunStats], None] | None = None) -> CleanReport:
     """Analyse `dataset` (one folder per identity) and write CSVs, summary.json and index.html to `report`.
 
     The analysis is resumable: REPORT/faces.parquet keeps a manifest, so a re-run only analyses

@@ -12,7 +12,7 @@ import typer
 from facelens.api import Analyzer
 from facelens.cli import app, console, fail, progress
 from facelens.errors import FacelensError, FeatureError
-from facelens.scale import ENGINES, BatchStats, Finished
+from facelens.scale import ENGINES, Finished, RunStats
 
 ENGINE_HELP = "Batch engine: local (a process pool) or ray (Ray Data: a local Ray, or a cluster with --address)."
 
@@ -23,21 +23,21 @@ def batch_progress(label: str = "files") -> Iterator[tuple]:
     with progress() as bar:
         task = bar.add_task(label, total=None, info="")
 
-        def on_start(stats: BatchStats) -> None:
+        def on_start(stats: RunStats) -> None:
             bar.update(task, total=stats.inputs, completed=stats.skipped,
                        info=f"{stats.skipped} already done" if stats.skipped else "starting workers")
 
-        def on_file(item: Finished, stats: BatchStats) -> None:
+        def on_file(item: Finished, stats: RunStats) -> None:
             bar.update(task, advance=1, description=f"{label} {Path(item.input).name[:24]}",
                        info=f"{stats.rate:.1f} files/s · {stats.faces} faces · {stats.errors} errors")
 
         yield on_start, on_file
 
 
-def summary_line(stats: BatchStats, engine: str, out: Path) -> str:
+def summary_line(stats: RunStats, engine: str, out: Path) -> str:
     return (f"{stats.inputs} input(s): {stats.files} analysed, {stats.skipped} already done; {stats.faces} face(s), "
-            f"{stats.rows} row(s), {stats.errors} error input(s); {stats.rate:.1f} files/s over {stats.seconds:.1f} s "
-            f"({engine} engine) -> {out}")
+            f"{stats.rows} row(s), {len(stats.failed_inputs)} error input(s); {stats.rate:.1f} files/s "
+            f"over {stats.seconds:.1f} s ({engine} engine) -> {out}")
 
 
 def uses_engine(inputs: Sequence[Path], engine: str | None, single_file_options: bool, address: str | None) -> bool:
@@ -76,7 +76,7 @@ def analyze_batch(analyzer: Analyzer, inputs: Sequence[Path], output: Path, *, s
     console.print(summary_line(stats, engine, output))
     if stats.inputs == 0:
         fail("no image or video found in the inputs", 1)
-    if stats.skipped == 0 and stats.errors == stats.files:
+    if stats.succeeded == 0:
         raise typer.Exit(1)
 
 
