@@ -3,6 +3,7 @@
 import json
 import shutil
 
+import cv2
 import numpy as np
 import pyarrow.parquet as pq
 import pandas as pd
@@ -131,6 +132,27 @@ def test_crops_and_overlay(tmp_path):
     overlay = cv2.imread(str(tmp_path / "ov" / "multi_face.jpg"))
     original = cv2.imread(str(data_path("detection", "multi_face.jpg")))
     assert overlay.shape == original.shape and np.abs(overlay.astype(int) - original).sum() > 0
+
+
+def test_overlay_image_is_decoded_once(tmp_path, monkeypatch):
+    """The overlay is drawn on the pixels the analysis decoded: one decode per image."""
+    from facelens import Analyzer
+    from facelens.io import overlay, readers
+    from facelens.run import analyze_to_file
+
+    decoded = []
+    read_image = readers.read_image
+    monkeypatch.setattr(readers, "read_image", lambda source: decoded.append(source) or read_image(source))
+    image = data_path("detection", "multi_face.jpg")
+    (tmp_path / "bad.jpg").write_bytes(b"nope")
+    analyzer = Analyzer("landmarks")
+    stats = analyze_to_file(analyzer, [image, tmp_path / "bad.jpg"], tmp_path / "o.csv", overlay=tmp_path / "ov")
+    assert stats.faces == 5 and stats.failed_inputs == [str(tmp_path / "bad.jpg")]
+    assert decoded == [image, tmp_path / "bad.jpg"]
+    written = cv2.imread(str(tmp_path / "ov" / "multi_face.jpg"))[..., ::-1]
+    expected = overlay.draw(read_image(image), analyzer(str(image))[0].faces)
+    assert np.abs(written.astype(int) - expected).mean() < 2  # JPEG round trip of the same drawing
+    assert not (tmp_path / "ov" / "bad.jpg").exists()
 
 
 def test_python_api_matches_table():

@@ -74,10 +74,15 @@ def save_crops(result: FrameResult, folder: Path) -> None:
 
 def _results(analyzer: Analyzer, path: Path, every: int, start: float,
              end: float | None) -> Iterator[tuple[FrameResult, np.ndarray | None]]:
-    """(result, rgb) pairs of one input; rgb is the decoded frame for videos, None for images."""
+    """(result, rgb) pairs of one input; rgb is the frame as decoded for the analysis (None on a
+    failed read), so that an overlay is drawn without decoding the input again."""
     if not readers.is_video(path):
-        for result in analyzer.iter(path):
-            yield result, None
+        try:
+            rgb = readers.read_image(path)
+        except InputError as exc:
+            yield FrameResult(str(path), Faces.empty(), error=str(exc)), None
+            return
+        yield analyzer._image_result(str(path), lambda: rgb), rgb
         return
     from facelens.track import video_frames
 
@@ -130,14 +135,14 @@ def analyze_to_file(
                     errors += result.error is not None
                     if crops:
                         save_crops(result, Path(crops))
-                    if overlay and not result.error:
-                        if rgb is not None:
+                    if overlay and rgb is not None and not result.error:
+                        if not readers.is_video(path):
+                            save_image(Path(overlay) / f"{path.stem}.jpg", draw(rgb, result.faces))
+                        else:
                             if vid_out is None:
                                 fps = info.fps / every if info else 0.0
                                 vid_out = VideoOverlay(Path(overlay) / f"{path.stem}.mp4", fps, (rgb.shape[1], rgb.shape[0]))
                             vid_out.write(draw(rgb, result.faces))
-                        else:
-                            save_image(Path(overlay) / f"{path.stem}.jpg", draw(readers.read_image(path), result.faces))
                     if on_frame:
                         on_frame(result)
             finally:
