@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 from facelens import Analyzer
+from facelens.errors import FeatureError
 from facelens.io import readers
 from facelens.models import facemesh as fm
-from facelens.track import MeshTracker, TrackerOptions, box_from_mesh, greedy_match, iou_matrix
+from facelens.track import MeshTracker, TrackerOptions, box_from_mesh, greedy_match, iou_matrix, video_frames
 from facelens.video import prefetch
 
 from shared_data import data_path
@@ -132,3 +133,38 @@ def test_max_faces_caps_live_tracks(single_frames):
     frames = [np.ascontiguousarray(np.concatenate([f, f[:, ::-1]], 1)) for f in single_frames[:12]]
     tracker = MeshTracker(Analyzer("landmarks", max_faces=1))
     assert all(len(tracker.step(rgb, i)) == 1 for i, rgb in enumerate(frames))
+
+
+def test_embed_every_frame_gives_each_row_its_own_frames_descriptor(single_frames):
+    """A second face enters while the first is followed: every row, held ones included, carries
+    the descriptor of its own frame and box, and `resolve` keeps it."""
+    a = Analyzer("landmarks,identity")
+    clip = single_frames[::2][:20]
+    black = np.zeros_like(clip[0])
+    frames = [np.ascontiguousarray(np.concatenate([f, f[:, ::-1] if i >= 4 else black], 1)) for i, f in enumerate(clip)]
+    tracker = MeshTracker(a, TrackerOptions(embed_every=1))
+    stepped = [tracker.step(rgb, i) for i, rgb in enumerate(frames)]
+    first = [len(f) for f in stepped].index(2)  # found at the next detection after it entered
+    assert 4 <= first <= 16 and [len(f) for f in stepped] == [1] * first + [2] * (20 - first)
+    for rgb, faces in zip(frames, stepped):
+        np.testing.assert_allclose(faces.embedding, a.embedder(rgb, faces.boxes), atol=1e-6)
+        resolved = tracker.resolve(faces)
+        np.testing.assert_array_equal(resolved.embedding, faces.embedding)
+    held = [f.embedding for f in stepped[first:first + 3]]  # frames held while the new track was tentative
+    assert all(np.linalg.norm(x - y, axis=1).min() > 0 for x, y in zip(held, held[1:]))
+    with pytest.raises(FeatureError, match="embed_every"):
+        TrackerOptions(embed_every=0)
+
+
+def test_embed_every_through_the_video_iterator():
+    """`Analyzer.video(embed_every=1)`: a fresh descriptor per row; the default still copies one per track."""
+    path = data_path("video", "single_face.mp4")
+    a = Analyzer("identity")
+    fresh = list(video_frames(a, path, every=9, options=TrackerOptions(embed_every=1)))
+    for result, rgb in fresh:
+        np.testing.assert_allclose(result.faces.embedding, a.embedder(rgb, result.faces.boxes), atol=1e-6)
+    api = [r.faces.embedding[0] for r in a.video(path, every=9, embed_every=1)]
+    np.testing.assert_array_equal(np.stack(api), np.stack([r.faces.embedding[0] for r, _ in fresh]))
+    assert len({e.tobytes() for e in api}) == len(api) == 8
+    copied = [r.faces.embedding[0] for r in a.iter(path, every=9)]
+    assert len({e.tobytes() for e in copied}) == 1

@@ -221,15 +221,24 @@ class Analyzer:
             log.exception("unexpected failure on %s", name)
             return FrameResult(name, Faces.empty(), error=f"{name}: internal error: {exc!r}")
 
-    def video(self, path: str | Path, every: int = 1, start: float = 0.0, end: float | None = None) -> Iterator[FrameResult]:
-        """Per-frame results of a video; see `facelens.track` for how tracking fills track ids."""
-        from facelens.track import track_video
+    def video(self, path: str | Path, every: int = 1, start: float = 0.0, end: float | None = None,
+              embed_every: int | None = None) -> Iterator[FrameResult]:
+        """Per-frame results of a video; see `facelens.track` for how tracking fills track ids.
 
-        yield from track_video(self, path, every=every, start=start, end=end)
+        `embed_every`: video frames between a track's identity descriptors (default 120, copied
+        to the rows in between); 1 gives every row the descriptor of its own frame.
+        """
+        from facelens.track import TrackerOptions, track_video
+
+        options = None if embed_every is None else TrackerOptions(embed_every=embed_every)
+        yield from track_video(self, path, every=every, start=start, end=end, options=options)
 
     def iter(self, source: Source | Iterable[Source], *, every: int = 1, start: float = 0.0,
-             end: float | None = None, bgr: bool = False) -> Iterator[FrameResult]:
-        """Yield results for a path, folder, video, array, bytes, or a list of them."""
+             end: float | None = None, bgr: bool = False, embed_every: int | None = None) -> Iterator[FrameResult]:
+        """Yield results for a path, folder, video, array, bytes, or a list of them.
+
+        `every`, `start`, `end` and `embed_every` apply to videos (see `video`), `bgr` to arrays.
+        """
         if isinstance(source, np.ndarray):
             yield self._image_result("<array>", lambda: readers.as_rgb(source, bgr=bgr))
             return
@@ -240,11 +249,11 @@ class Analyzer:
         paths = [s for s in items if isinstance(s, (str, Path))]
         for item in items:
             if not isinstance(item, (str, Path)):
-                yield from self.iter(item, every=every, start=start, end=end, bgr=bgr)
+                yield from self.iter(item, every=every, start=start, end=end, bgr=bgr, embed_every=embed_every)
         for path in readers.list_inputs(paths):
             if readers.is_video(path):
                 try:
-                    yield from self.video(path, every=every, start=start, end=end)
+                    yield from self.video(path, every=every, start=start, end=end, embed_every=embed_every)
                 except InputError as exc:
                     yield FrameResult(str(path), Faces.empty(), error=str(exc))
             else:

@@ -18,7 +18,9 @@ dropped if it dies first, which removes one- and two-frame false detections.
 Identity: the 128-D embedding of a track (58 ms per face with dlib) is computed when the track
 is confirmed and refreshed every `embed_every` (120, ~5 s at 24 fps) video frames; the rows
 in between carry a copy of the track's latest embedding, so a track's rows share few distinct
-embeddings. `reid=True` without the "identity" feature computes them for the re-find check only.
+embeddings. `embed_every=1` instead embeds every live face on every analysed frame, tentative
+tracks included, and each row carries the descriptor of its own frame (what an identity-drift
+report needs). `reid=True` without the "identity" feature computes them for the re-find check only.
 
 Boxes: a detected frame keeps the detector's box; a followed frame gets a box from its mesh with
 the fixed mapping `MESH_TO_BOX` (centre offset and scale relative to the 468-point extent),
@@ -53,6 +55,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from facelens.errors import FeatureError
 from facelens.faces import Faces, FrameResult
 from facelens.io import readers
 from facelens.models import facemesh as fm
@@ -119,8 +122,12 @@ class TrackerOptions:
     min_iou: float = 0.3
     reid: bool | None = None  # None: check identity on re-find when "identity" is a feature
     reid_threshold: float = DLIB_THRESHOLD
-    embed_every: int = 120
+    embed_every: int = 120  # video frames between a track's descriptors; 1: a fresh one per frame
     duplicate_iou: float = 0.6
+
+    def __post_init__(self) -> None:
+        if self.embed_every < 1:
+            raise FeatureError(f"embed_every must be at least 1, not {self.embed_every}")
 
 
 @dataclass
@@ -159,6 +166,7 @@ class MeshTracker:
         self.analyzer = analyzer
         self.opt = options or TrackerOptions()
         self.reid = "identity" in analyzer.features if self.opt.reid is None else self.opt.reid
+        self.per_frame = self.opt.embed_every == 1 and "identity" in analyzer.features
         self.tracks: list[Track] = []
         self.next_id = 0
         self.since_detect = 0
@@ -244,14 +252,17 @@ class MeshTracker:
         self.tracks = keep
 
     def _embed(self, rgb: np.ndarray, index: int) -> None:
-        due = [t for t in self.tracks if t.missed == 0 and t.confirmed
-               and (t.embedding is None or index - t.embedded_at >= self.opt.embed_every)]
+        """Embed the live tracks that are due (see `TrackerOptions.embed_every`)."""
+        every = self.opt.embed_every
+        due = [t for t in self.tracks if t.missed == 0 and (t.confirmed or every == 1)
+               and (t.embedding is None or index - t.embedded_at >= every)]
         if due:
             for t, e in zip(due, self.analyzer.embedder(rgb, np.stack([t.box for t in due]))):
                 t.embedding, t.embedded_at = e, index
 
     def step(self, rgb: np.ndarray, index: int) -> Faces:
-        """Track one frame and describe its live faces (track ids set, identity not yet)."""
+        """Track one frame and describe its live faces: track ids set; identity only with
+        `embed_every=1` (this frame's descriptors), otherwise left to `resolve`."""
         for t in self.tracks:
             if t.missed > 0:
                 t.missed += 1
@@ -261,7 +272,7 @@ class MeshTracker:
                 or any(t.missed > 0 for t in self.tracks)):
             self._detect(rgb)
         self._prune()
-        if self.reid:
+        if self.reid or self.per_frame:
             self._embed(rgb, index)
         live = [t for t in self.tracks if t.missed == 0]
         if not live:
@@ -269,13 +280,16 @@ class MeshTracker:
         boxes = np.stack([t.box for t in live])
         scores = np.array([t.score for t in live], np.float32)
         faces = self.analyzer.describe(rgb, boxes, scores, np.stack([t.mesh for t in live]), None, heads=False)
-        return faces.with_(track_id=np.array([t.id for t in live], np.int64))
+        faces = faces.with_(track_id=np.array([t.id for t in live], np.int64))
+        if self.per_frame:
+            faces = faces.with_(embedding=np.stack([t.embedding for t in live]))
+        return faces
 
     def resolve(self, faces: Faces) -> Faces | None:
         """Faces of a held frame once every track in it is confirmed or dead; None while pending.
 
-        Rows of dead tentative tracks are dropped; with identity, each row gets a copy of its
-        track's latest embedding.
+        Rows of dead tentative tracks are dropped; with identity, each row without its own
+        frame's descriptor gets a copy of its track's latest embedding.
         """
         if faces.track_id is None or len(faces) == 0:
             return faces
@@ -284,7 +298,7 @@ class MeshTracker:
         if any(i not in self._dead and not (i in by_id and by_id[i].confirmed) for i in ids):
             return None
         faces = faces[np.array([i not in self._dead for i in ids], bool)]
-        if "identity" in self.analyzer.features and len(faces):
+        if "identity" in self.analyzer.features and len(faces) and faces.embedding is None:
             emb = [by_id[i].embedding if i in by_id else None for i in faces.track_id.tolist()]
             if all(e is not None for e in emb):
                 faces = faces.with_(embedding=np.stack(emb))

@@ -5,12 +5,16 @@ from __future__ import annotations
 import json
 
 import cv2
+import numpy as np
 import pytest
 from shared_data import data_path
 from typer.testing import CliRunner
 
+from facelens import Analyzer
 from facelens.cli import app
-from facelens.identity.consistency import consistency
+from facelens.io import readers
+from facelens.identity.consistency import consistency, reference_embedding
+from facelens.identity.verify import cosine, distances
 from facelens.identity.verify import COSINE_THRESHOLD, THRESHOLD
 
 
@@ -55,3 +59,22 @@ def test_cli_report(video_and_frame, tmp_path) -> None:
     assert (tmp_path / "similarity.png").stat().st_size > 1000
     lines = (tmp_path / "frames.csv").read_text().splitlines()
     assert lines[0].startswith("frame,timestamp,track_id,similarity") and len(lines) == summary["face_frames"] + 1
+
+
+def test_one_decode_and_a_fresh_descriptor_per_face_frame(video_and_frame, monkeypatch) -> None:
+    """The video is decoded once; each face-frame's descriptor is the one of its own frame and box."""
+    video, ref = video_and_frame
+    opened = []
+    read_video = readers.read_video
+    monkeypatch.setattr(readers, "read_video", lambda path, **kw: opened.append(path) or read_video(path, **kw))
+    report = consistency(video, [ref], every=8)
+    assert opened == [video]
+    # The same figures the slow way: tracked boxes, then each frame decoded again and embedded.
+    analyzer = Analyzer("identity")
+    decoded = {f.index: f.rgb for f in read_video(video, every=8)}
+    results = [r for r in analyzer.video(video, every=8) if len(r.faces)]
+    emb = np.concatenate([analyzer.embedder(decoded[r.frame], r.faces.boxes) for r in results])
+    mean_ref = reference_embedding([ref])[None]
+    np.testing.assert_array_equal(report.frames, [r.frame for r in results for _ in range(len(r.faces))])
+    np.testing.assert_allclose(report.similarity, cosine(emb, mean_ref)[:, 0], atol=1e-6)
+    np.testing.assert_allclose(report.distance, distances(emb, mean_ref)[:, 0], atol=1e-6)

@@ -6,7 +6,7 @@ the cosine similarity to the mean reference descriptor (FaceSim-style; same pers
 `COSINE_THRESHOLD` = 0.92) and the Euclidean distance to it (same person below dlib's 0.6),
 the frame-to-frame drift of each track's descriptor (Euclidean distance between consecutive
 analysed frames), and the share of face-frames judged not the same person. Descriptors are
-computed on every analysed frame; tracks come from the video tracker.
+computed on every analysed frame, by the video tracker (`embed_every=1`) that gives the tracks.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ import numpy as np
 from facelens.api import Analyzer, Source
 from facelens.errors import InputError
 from facelens.identity.verify import COSINE_THRESHOLD, EMBEDDING_MODEL, THRESHOLD, cosine, distances, embed
-from facelens.io import readers
 
 log = logging.getLogger(__name__)
 
@@ -84,16 +83,15 @@ def reference_embedding(refs: list[Source]) -> np.ndarray:
 def consistency(video: str | Path, refs: list[Source], every: int = 1) -> Consistency:
     """Compare every tracked face in `video` (every `every`-th frame) with the reference identity.
 
-    Faces and track ids come from `Analyzer.iter`; the descriptor is computed afresh for every face
-    in every analysed frame (on a second decode of the same frames), because the tracker refreshes
-    a track's own embedding only every few seconds and copies it in between.
+    Faces, track ids and descriptors come from one pass of `Analyzer.video` with `embed_every=1`:
+    each face's descriptor is computed on its own frame (by default the tracker refreshes a track's
+    descriptor only every few seconds and copies it in between).
     """
     ref = reference_embedding(refs)[None]
     analyzer = Analyzer("identity")
-    frames = readers.read_video(video, every=every)
     rows: list[tuple[int, float, int, np.ndarray]] = []
     analysed = 0
-    for result in analyzer.iter(Path(video), every=every):
+    for result in analyzer.video(video, every=every, embed_every=1):
         if result.error:  # e.g. a video shorter than its header says: keep the frames read so far
             log.warning("%s", result.error)
             if analysed == 0:
@@ -103,12 +101,7 @@ def consistency(video: str | Path, refs: list[Source], every: int = 1) -> Consis
         f = result.faces
         if len(f) == 0:
             continue
-        frame = next((fr for fr in frames if fr.index == result.frame), None)
-        if frame is None:
-            raise InputError(f"{video}: frame {result.frame} could not be decoded again")
-        embeddings = analyzer.embedder(frame.rgb, f.boxes)
-        tids = f.track_id if f.track_id is not None else np.arange(len(f))
-        for t, e in zip(tids.tolist(), embeddings):
+        for t, e in zip(f.track_id.tolist(), f.embedding):
             if np.isfinite(e).all():
                 rows.append((result.frame, result.timestamp, int(t), e))
     if not rows:
