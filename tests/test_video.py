@@ -121,3 +121,14 @@ def test_every_n_does_not_report_an_early_end():
     results = list(Analyzer("landmarks").iter(data_path("video", "single_face.mp4"), every=6))
     assert [r.frame for r in results] == list(range(0, 72, 6))
     assert not [r.error for r in results if r.error]
+
+
+def test_analyze_passes_embed_every_to_the_tracker():
+    import facelens
+
+    video = data_path("video", "single_face.mp4")
+    results = facelens.analyze(video, features="identity", end=0.2, embed_every=1)
+    emb = np.stack([r.faces.embedding[0] for r in results if len(r.faces)])
+    assert len(emb) >= 5
+    # A fresh descriptor per frame: consecutive rows differ (copies would be identical).
+    assert (np.abs(np.diff(emb, axis=0)).max(axis=1) > 0).all()

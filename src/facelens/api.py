@@ -287,8 +287,8 @@ def analyze(source: Source | Iterable[Source], features: str | Iterable[str] | N
     """Analyse images, folders, videos, arrays (RGB) or bytes: `facelens.analyze("photo.jpg")`.
 
     `options` go to `Analyzer` (detector, min_score, max_faces, detect, landmarks68) or to
-    `Analyzer.iter` (every, start, end, bgr).
+    `Analyzer.iter` (every, start, end, bgr, embed_every).
     """
-    iter_keys = {"every", "start", "end", "bgr"}
+    iter_keys = {"every", "start", "end", "bgr", "embed_every"}
     analyzer = Analyzer(features, **{k: v for k, v in options.items() if k not in iter_keys})
     return analyzer(source, **{k: v for k, v in options.items() if k in iter_keys})
