@@ -15,7 +15,7 @@ from shared_data import data_path, load_rgb
 from typer.testing import CliRunner
 
 from facelens.cli import app
-from facelens.scale.clean import hamming, phash
+from facelens.scale.clean import hamming, near_pairs, phash
 
 runner = CliRunner()
 PEOPLE = ("amy", "bernadette", "howard", "leonard", "penny", "raj", "sheldon", "stuart")
@@ -49,6 +49,22 @@ def build_dataset(root: Path) -> None:
 def tree_hashes(root: Path) -> dict[str, str]:
     return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
             for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("radius", [0, 3, 6, 8])
+def test_near_pairs_match_all_pairs(radius: int) -> None:
+    """Multi-index lookup finds exactly the pairs that comparing every pair finds."""
+    rng = np.random.default_rng(radius)
+    base = rng.integers(0, 256, (60, 8), dtype=np.uint8)
+    # Copies of the base hashes with 0-10 random bits flipped, so many pairs sit near the radius.
+    bits = np.unpackbits(np.repeat(base, 5, axis=0), axis=1)
+    for row, k in zip(bits, rng.integers(0, 11, len(bits))):
+        row[rng.choice(64, k, replace=False)] ^= 1
+    hashes = np.concatenate([base, np.packbits(bits, axis=1)])
+    d = hamming(hashes, hashes)
+    expected = {(i, j) for i, j in zip(*np.nonzero(d <= radius)) if i < j}
+    got = {tuple(p) for p in near_pairs(hashes, radius).tolist()}
+    assert len(expected) >= 20 and got == expected
 
 
 def test_phash_near_copies_close_other_faces_far() -> None:

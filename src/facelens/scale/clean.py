@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import base64
 import html
+import itertools
 import json
 import logging
 import os
@@ -121,6 +122,52 @@ def phash(rgb: np.ndarray) -> np.ndarray:
 def hamming(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """(N,8), (M,8) packed hashes -> (N,M) Hamming distances."""
     return _POPCOUNT[a[:, None, :] ^ b[None, :, :]].sum(-1, dtype=np.int32)
+
+
+def _flip_masks(width: int, bits: int) -> np.ndarray:
+    """All `width`-bit integers with at most `bits` bits set."""
+    masks = [0]
+    for k in range(1, bits + 1):
+        masks += [sum(1 << b for b in combo) for combo in itertools.combinations(range(width), k)]
+    return np.array(masks, np.uint64)
+
+
+def near_pairs(hashes: np.ndarray, radius: int, chunks: int = 3) -> np.ndarray:
+    """(P, 2) index pairs i < j of (N, 8) packed 64-bit hashes at most `radius` bits apart.
+
+    Multi-index hashing (Norouzi, Punjani & Fleet, CVPR 2012): split the 64 bits into `chunks`
+    parts; two hashes within `radius` bits agree within radius // chunks bits on at least one
+    part (pigeonhole), so each part is looked up in a sorted table under every flip of that many
+    bits, and only those candidates get the full Hamming distance. Near-linear in N for spread-out
+    hashes, where comparing all pairs is quadratic.
+    """
+    n = len(hashes)
+    codes = np.frombuffer(np.ascontiguousarray(hashes, np.uint8).tobytes(), ">u8").astype(np.uint64)
+    bounds = np.linspace(0, 64, chunks + 1).astype(int)
+    found = []
+    for lo_bit, hi_bit in zip(bounds[:-1], bounds[1:]):
+        width = int(hi_bit - lo_bit)
+        keys = (codes >> np.uint64(lo_bit)) & np.uint64((1 << width) - 1)
+        order = np.argsort(keys, kind="stable")
+        table = keys[order]
+        for mask in _flip_masks(width, radius // chunks):
+            query = keys ^ mask
+            start = np.searchsorted(table, query, "left")
+            count = np.searchsorted(table, query, "right") - start
+            if not count.any():
+                continue
+            i = np.repeat(np.arange(n), count)
+            offset = np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
+            j = order[np.repeat(start, count) + offset]
+            keep = i < j
+            found.append(i[keep].astype(np.int64) * n + j[keep])
+    if not found:
+        return np.zeros((0, 2), np.int64)
+    flat = np.unique(np.concatenate(found))
+    i, j = flat // n, flat % n
+    dist = _POPCOUNT[hashes[i] ^ hashes[j]].sum(-1)
+    keep = dist <= radius
+    return np.stack([i[keep], j[keep]], 1)
 
 
 def image_signals(path: str, box: np.ndarray | None) -> tuple[np.ndarray | None, float]:
@@ -246,17 +293,11 @@ def _duplicates(img: pd.DataFrame, th: Thresholds) -> pd.DataFrame:
         return pd.DataFrame(columns=["path_a", "path_b", "hash_bits", "embedding_distance"])
     hashes = np.stack(have.phash.to_numpy())
     pairs = []
-    block = max(1, (64 << 20) // (8 * len(hashes)))
-    for start in range(0, len(hashes), block):
-        d = hamming(hashes[start:start + block], hashes)
-        for i, j in zip(*np.nonzero(d <= th.dup_hash_bits)):
-            i += start
-            if j <= i:
-                continue
-            ea, eb = have.embedding[i], have.embedding[j]
-            dist = float(distances(ea[None], eb[None])[0, 0]) if ea is not None and eb is not None else np.nan
-            if np.isnan(dist) or dist <= th.dup_embedding:
-                pairs.append((have.rel[i], have.rel[j], int(d[i - start, j]), dist))
+    for i, j in near_pairs(hashes, th.dup_hash_bits).tolist():
+        ea, eb = have.embedding[i], have.embedding[j]
+        dist = float(distances(ea[None], eb[None])[0, 0]) if ea is not None and eb is not None else np.nan
+        if np.isnan(dist) or dist <= th.dup_embedding:
+            pairs.append((have.rel[i], have.rel[j], int(hamming(hashes[i:i + 1], hashes[j:j + 1])[0, 0]), dist))
     return pd.DataFrame(pairs, columns=["path_a", "path_b", "hash_bits", "embedding_distance"])
 
 
