@@ -37,7 +37,8 @@ def voc_boxes() -> dict[str, np.ndarray]:
     return {k: np.array(v) for k, v in truth.items()}
 
 
-def detection_recall(detector: BlazeFace, iou_thr: float = 0.4) -> tuple[float, int]:
+def detection_recall(detector, iou_thr: float = 0.4) -> tuple[float, int]:
+    """Recall on the VOC boxes and unmatched detections of `detector(rgb) -> Detections`."""
     hits = total = false_pos = 0
     for name, truth in voc_boxes().items():
         found = detector(load_rgb(data_path("detection", name))).boxes
@@ -56,6 +57,34 @@ def detection_recall(detector: BlazeFace, iou_thr: float = 0.4) -> tuple[float, 
 def test_voc_recall_at_iou_04():
     recall, _ = detection_recall(BlazeFace("full"))
     assert recall >= 0.90, f"recall {recall:.3f} on the 43 VOC boxes"
+
+
+def test_voc_recall_through_the_analyzer(fast_analyzer):
+    """What users get: the analyzer also detects on a padded copy of images up to 512 px."""
+    recall, false_pos = detection_recall(fast_analyzer._detect)
+    assert recall >= 0.90 and false_pos == 0, (recall, false_pos)
+
+
+def test_merge_drops_a_partial_face_inside_a_whole_one():
+    from facelens.api import _merge
+    from facelens.models.blazeface import Detections
+
+    kps = np.zeros((1, 6, 2), np.float32)
+    partial = Detections(np.array([[0, 29, 70, 106]], np.float32), np.array([0.64], np.float32), kps)
+    whole = Detections(np.array([[0, 0, 141, 142], [200, 0, 300, 100]], np.float32),
+                       np.array([0.84, 0.6], np.float32), np.zeros((2, 6, 2), np.float32))
+    merged = _merge(partial, whole)
+    np.testing.assert_array_equal(merged.boxes, whole.boxes)
+    # The partial box goes even though its IoU with the whole face is only 0.27.
+    assert iou_matrix(partial.boxes, whole.boxes[:1])[0, 0] < 0.3
+
+
+def test_tight_crop_gets_a_whole_face_box(fast_analyzer):
+    rgb = load_rgb(data_path("identity", "howard", "howard2.png"))
+    faces = fast_analyzer.faces(rgb)
+    assert len(faces) == 1
+    x1, y1, x2, y2 = faces.boxes[0]
+    assert (x2 - x1) * (y2 - y1) >= 0.6 * rgb.shape[0] * rgb.shape[1], faces.boxes[0]
 
 
 def test_short_range_detector_finds_close_faces():

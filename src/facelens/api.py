@@ -30,6 +30,29 @@ MESH_MIN_SCORE = 0.5  # mesh presence below this drops a face (the mesh saw no f
 LANDMARKS68_SOURCES = ("mesh", "mesh-index", "dlib")
 
 
+def _merge(a: Detections, b: Detections, overlap: float = 0.5) -> Detections:
+    """Detections of both sets, dropping any box that mostly lies in a higher-scoring one.
+
+    Overlap is intersection over the smaller box, so a partial-face box inside a whole-face box
+    goes, whatever their IoU.
+    """
+    boxes = np.concatenate([a.boxes, b.boxes])
+    scores = np.concatenate([a.scores, b.scores])
+    kps = np.concatenate([a.keypoints, b.keypoints])
+    keep: list[int] = []
+    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    for i in np.argsort(-scores, kind="stable"):
+        if keep:
+            k = np.array(keep)
+            iw = np.clip(np.minimum(boxes[k, 2], boxes[i, 2]) - np.maximum(boxes[k, 0], boxes[i, 0]), 0, None)
+            ih = np.clip(np.minimum(boxes[k, 3], boxes[i, 3]) - np.maximum(boxes[k, 1], boxes[i, 1]), 0, None)
+            if (iw * ih / np.maximum(np.minimum(area[k], area[i]), 1e-6) > overlap).any():
+                continue
+        keep.append(int(i))
+    keep.sort()
+    return Detections(boxes[keep], scores[keep], kps[keep])
+
+
 class Analyzer:
     """Reusable face analyzer; loads only the models that the requested features need.
 
@@ -126,8 +149,8 @@ class Analyzer:
             kps = np.array([[[0.35 * w, 0.4 * h], [0.65 * w, 0.4 * h]] + [[0.5 * w, 0.5 * h]] * 4], np.float32)
             return Detections(box, np.ones(1, np.float32), kps)
         det = self.detector(rgb)
-        if len(det.scores) == 0 and max(h, w) <= SMALL_IMAGE:
-            det = self._detect_padded(rgb)
+        if max(h, w) <= SMALL_IMAGE:
+            det = _merge(det, self._detect_padded(rgb))
         if self.max_faces is not None and len(det.scores) > self.max_faces:
             area = (det.boxes[:, 2] - det.boxes[:, 0]) * (det.boxes[:, 3] - det.boxes[:, 1])
             keep = np.sort(np.argsort(-area)[: self.max_faces])
@@ -135,7 +158,11 @@ class Analyzer:
         return det
 
     def _detect_padded(self, rgb: np.ndarray) -> Detections:
-        """Detect on a copy padded by half its size a side: BlazeFace misses faces that fill a tight crop."""
+        """Detect on a copy padded by half its size a side.
+
+        On a tight face crop BlazeFace may find nothing, or only part of the face (a cheek and an
+        eye); with a margin it sees the whole face, as in its training images.
+        """
         h, w = rgb.shape[:2]
         px, py = int(0.5 * w), int(0.5 * h)
         det = self.detector(cv2.copyMakeBorder(rgb, py, py, px, px, cv2.BORDER_CONSTANT, value=(0, 0, 0)))
