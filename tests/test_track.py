@@ -168,3 +168,10 @@ def test_embed_every_through_the_video_iterator():
     assert len({e.tobytes() for e in api}) == len(api) == 8
     copied = [r.faces.embedding[0] for r in a.iter(path, every=9)]
     assert len({e.tobytes() for e in copied}) == 1
+
+
+def test_identity_rows_keep_embeddings_without_the_refind_check(single_frames):
+    tracker = MeshTracker(Analyzer("identity"), TrackerOptions(reid=False))
+    rows = [tracker.resolve(tracker.step(rgb, i)) for i, rgb in enumerate(single_frames[:20])]
+    resolved = [f for f in rows if f is not None and len(f)]
+    assert resolved and all(f.embedding is not None and f.embedding.shape == (1, 128) for f in resolved)

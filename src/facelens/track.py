@@ -272,7 +272,7 @@ class MeshTracker:
                 or any(t.missed > 0 for t in self.tracks)):
             self._detect(rgb)
         self._prune()
-        if self.reid or self.per_frame:
+        if self.reid or "identity" in self.analyzer.features:
             self._embed(rgb, index)
         live = [t for t in self.tracks if t.missed == 0]
         if not live:
