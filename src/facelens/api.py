@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ from facelens.models.blazeface import SPECS, BlazeFace, Detections
 
 log = logging.getLogger(__name__)
 Source = str | Path | bytes | np.ndarray
-SMALL_IMAGE = 512  # images up to this size are retried padded when no face is found
+SMALL_IMAGE = 512  # images up to this size are also searched on a padded copy (tight crops)
 MESH_MIN_SCORE = 0.5  # mesh presence below this drops a face (the mesh saw no face in the ROI)
 
 
@@ -237,7 +237,8 @@ class Analyzer:
         return self.describe(rgb, det.boxes[keep], det.scores[keep], mesh[keep], det.keypoints[keep])
 
     # Sources.
-    def _image_result(self, name: str, load: Any) -> FrameResult:
+    def image_result(self, name: str, load: Callable[[], np.ndarray]) -> FrameResult:
+        """`FrameResult` of the RGB image that `load()` returns; a failure becomes its error row."""
         try:
             rgb = load()
             h, w = rgb.shape[:2]
@@ -267,10 +268,10 @@ class Analyzer:
         `every`, `start`, `end` and `embed_every` apply to videos (see `video`), `bgr` to arrays.
         """
         if isinstance(source, np.ndarray):
-            yield self._image_result("<array>", lambda: readers.as_rgb(source, bgr=bgr))
+            yield self.image_result("<array>", lambda: readers.as_rgb(source, bgr=bgr))
             return
         if isinstance(source, (bytes, bytearray)):
-            yield self._image_result("<bytes>", lambda: readers.read_image(source))
+            yield self.image_result("<bytes>", lambda: readers.read_image(source))
             return
         items = [source] if isinstance(source, (str, Path)) else list(source)
         paths = [s for s in items if isinstance(s, (str, Path))]
@@ -284,7 +285,7 @@ class Analyzer:
                 except InputError as exc:
                     yield FrameResult(str(path), Faces.empty(), error=str(exc))
             else:
-                yield self._image_result(str(path), lambda p=path: readers.read_image(p))
+                yield self.image_result(str(path), lambda p=path: readers.read_image(p))
 
     def __call__(self, source: Source | Iterable[Source], **kwargs: Any) -> Results:
         return Results(self.iter(source, **kwargs), self.features)

@@ -82,7 +82,7 @@ def _results(analyzer: Analyzer, path: Path, every: int, start: float,
         except InputError as exc:
             yield FrameResult(str(path), Faces.empty(), error=str(exc)), None
             return
-        yield analyzer._image_result(str(path), lambda: rgb), rgb
+        yield analyzer.image_result(str(path), lambda: rgb), rgb
         return
     from facelens.track import video_frames
 
