@@ -30,6 +30,7 @@ import numpy as np
 from facelens.api import Analyzer
 from facelens.geometry.landmarks68 import MESH_TO_68
 from facelens.io.readers import read_image
+from facelens.models.blazeface import iou_matrix
 from facelens.models.runtime import asset_path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,12 +39,6 @@ RIDGE = 1e-3
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".ppm")
 # (video, take every n-th frame)
 VIDEOS = (("WolfgangLanger_Pexels.mp4", 6), ("single_face.mp4", 3), ("face_noface.mov", 3), ("noface_face.mov", 3))
-
-
-def iou(a: np.ndarray, b: np.ndarray) -> float:
-    x1, y1, x2, y2 = max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3])
-    inter = max(0.0, x2 - x1) * max(0.0, y2 - y1)
-    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter + 1e-9)
 
 
 class Collector:
@@ -67,8 +62,8 @@ class Collector:
         if len(faces) == 0:
             return
         for r in self.hog(rgb, 1):
-            box = np.array([r.left(), r.top(), r.right(), r.bottom()], float)
-            overlap = [iou(box, b) for b in faces.boxes]
+            box = np.array([[r.left(), r.top(), r.right(), r.bottom()]], np.float32)
+            overlap = iou_matrix(box, faces.boxes)[0]
             j = int(np.argmax(overlap))
             if overlap[j] < 0.3:
                 continue

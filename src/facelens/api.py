@@ -19,7 +19,7 @@ from facelens.features import parse_features
 from facelens.geometry.landmarks68 import landmarks5, landmarks68
 from facelens.io import readers
 from facelens.models import facemesh as fm
-from facelens.models.blazeface import SPECS, BlazeFace, Detections
+from facelens.models.blazeface import SPECS, BlazeFace, Detections, box_area, intersection_matrix
 
 log = logging.getLogger(__name__)
 Source = str | Path | bytes | np.ndarray
@@ -39,16 +39,12 @@ def _merge(a: Detections, b: Detections, overlap: float = 0.5) -> Detections:
     boxes = np.concatenate([a.boxes, b.boxes])
     scores = np.concatenate([a.scores, b.scores])
     kps = np.concatenate([a.keypoints, b.keypoints])
+    area = box_area(boxes)
+    cover = intersection_matrix(boxes, boxes) / np.maximum(np.minimum(area[:, None], area[None, :]), 1e-6)
     keep: list[int] = []
-    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
     for i in np.argsort(-scores, kind="stable"):
-        if keep:
-            k = np.array(keep)
-            iw = np.clip(np.minimum(boxes[k, 2], boxes[i, 2]) - np.maximum(boxes[k, 0], boxes[i, 0]), 0, None)
-            ih = np.clip(np.minimum(boxes[k, 3], boxes[i, 3]) - np.maximum(boxes[k, 1], boxes[i, 1]), 0, None)
-            if (iw * ih / np.maximum(np.minimum(area[k], area[i]), 1e-6) > overlap).any():
-                continue
-        keep.append(int(i))
+        if not (cover[i, keep] > overlap).any():
+            keep.append(int(i))
     keep.sort()
     return Detections(boxes[keep], scores[keep], kps[keep])
 
@@ -152,7 +148,7 @@ class Analyzer:
         if max(h, w) <= SMALL_IMAGE:
             det = _merge(det, self._detect_padded(rgb))
         if self.max_faces is not None and len(det.scores) > self.max_faces:
-            area = (det.boxes[:, 2] - det.boxes[:, 0]) * (det.boxes[:, 3] - det.boxes[:, 1])
+            area = box_area(det.boxes)
             keep = np.sort(np.argsort(-area)[: self.max_faces])
             det = Detections(det.boxes[keep], det.scores[keep], det.keypoints[keep])
         return det

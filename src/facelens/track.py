@@ -59,6 +59,7 @@ from facelens.errors import FeatureError
 from facelens.faces import Faces, FrameResult
 from facelens.io import readers
 from facelens.models import facemesh as fm
+from facelens.models.blazeface import iou_matrix
 from facelens.models.dlib_models import DLIB_THRESHOLD
 from facelens.video import prefetch
 
@@ -70,18 +71,6 @@ log = logging.getLogger(__name__)
 # Detector box from the mesh's 468-point extent (w, h): centre offset (x, y) in units of (w, h),
 # then width and height scale. Measured on detected frames (module docstring).
 MESH_TO_BOX = np.array([-0.008, 0.024, 1.191, 0.969], np.float32)
-
-
-def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pairwise IoU of (N,4) and (M,4) x1,y1,x2,y2 boxes."""
-    x1 = np.maximum(a[:, None, 0], b[None, :, 0])
-    y1 = np.maximum(a[:, None, 1], b[None, :, 1])
-    x2 = np.minimum(a[:, None, 2], b[None, :, 2])
-    y2 = np.minimum(a[:, None, 3], b[None, :, 3])
-    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)
 
 
 def greedy_match(iou: np.ndarray, min_iou: float) -> list[tuple[int, int]]:

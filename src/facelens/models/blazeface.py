@@ -65,23 +65,34 @@ def letterbox(image: np.ndarray, size: int) -> tuple[np.ndarray, float, float, f
     return square, scale, float(px), float(py)
 
 
+def box_area(boxes: np.ndarray) -> np.ndarray:
+    """Areas of (N,4) x1,y1,x2,y2 boxes."""
+    return (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+
+
+def intersection_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pairwise intersection areas of (N,4) and (M,4) x1,y1,x2,y2 boxes."""
+    w = np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0])
+    h = np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1])
+    return np.clip(w, 0, None) * np.clip(h, 0, None)
+
+
+def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pairwise IoU of (N,4) and (M,4) x1,y1,x2,y2 boxes."""
+    inter = intersection_matrix(a, b)
+    return inter / np.maximum(box_area(a)[:, None] + box_area(b)[None, :] - inter, 1e-9)
+
+
 def weighted_nms(boxes: np.ndarray, scores: np.ndarray, kps: np.ndarray, iou_thr: float = 0.3) -> Detections:
     """MediaPipe-style weighted NMS: overlapping boxes are averaged, weighted by score."""
     order = np.argsort(-scores)
     boxes, scores, kps = boxes[order], scores[order], kps[order]
     keep_b, keep_s, keep_k = [], [], []
     alive = np.ones(len(boxes), bool)
-    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
     for i in range(len(boxes)):
         if not alive[i]:
             continue
-        x1 = np.maximum(boxes[i, 0], boxes[:, 0])
-        y1 = np.maximum(boxes[i, 1], boxes[:, 1])
-        x2 = np.minimum(boxes[i, 2], boxes[:, 2])
-        y2 = np.minimum(boxes[i, 3], boxes[:, 3])
-        inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-        iou = inter / np.maximum(area[i] + area - inter, 1e-9)
-        group = alive & (iou > iou_thr)
+        group = alive & (iou_matrix(boxes[i : i + 1], boxes)[0] > iou_thr)
         w = scores[group][:, None]
         keep_b.append((boxes[group] * w).sum(0) / w.sum())
         keep_k.append((kps[group] * w[:, :, None]).sum(0) / w.sum())
