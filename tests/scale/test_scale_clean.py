@@ -63,8 +63,10 @@ def test_near_pairs_match_all_pairs(radius: int) -> None:
     hashes = np.concatenate([base, np.packbits(bits, axis=1)])
     d = hamming(hashes, hashes)
     expected = {(i, j) for i, j in zip(*np.nonzero(d <= radius)) if i < j}
-    got = {tuple(p) for p in near_pairs(hashes, radius).tolist()}
+    index, bits = near_pairs(hashes, radius)
+    got = {tuple(p) for p in index.tolist()}
     assert len(expected) >= 20 and got == expected
+    np.testing.assert_array_equal(bits, d[index[:, 0], index[:, 1]])
 
 
 def test_phash_near_copies_close_other_faces_far() -> None:

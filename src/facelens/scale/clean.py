@@ -119,9 +119,14 @@ def phash(rgb: np.ndarray) -> np.ndarray:
     return np.packbits(bits)
 
 
+def _bit_differences(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Hamming distances of packed hashes, broadcast over all but the last (byte) axis."""
+    return _POPCOUNT[a ^ b].sum(-1, dtype=np.int32)
+
+
 def hamming(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """(N,8), (M,8) packed hashes -> (N,M) Hamming distances."""
-    return _POPCOUNT[a[:, None, :] ^ b[None, :, :]].sum(-1, dtype=np.int32)
+    return _bit_differences(a[:, None, :], b[None, :, :])
 
 
 def _flip_masks(width: int, bits: int) -> np.ndarray:
@@ -132,8 +137,9 @@ def _flip_masks(width: int, bits: int) -> np.ndarray:
     return np.array(masks, np.uint64)
 
 
-def near_pairs(hashes: np.ndarray, radius: int, chunks: int = 3) -> np.ndarray:
-    """(P, 2) index pairs i < j of (N, 8) packed 64-bit hashes at most `radius` bits apart.
+def near_pairs(hashes: np.ndarray, radius: int, chunks: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """(P, 2) index pairs i < j of (N, 8) packed 64-bit hashes at most `radius` bits apart, and
+    their (P,) Hamming distances.
 
     Multi-index hashing (Norouzi, Punjani & Fleet, CVPR 2012): split the 64 bits into `chunks`
     parts; two hashes within `radius` bits agree within radius // chunks bits on at least one
@@ -162,12 +168,12 @@ def near_pairs(hashes: np.ndarray, radius: int, chunks: int = 3) -> np.ndarray:
             keep = i < j
             found.append(i[keep].astype(np.int64) * n + j[keep])
     if not found:
-        return np.zeros((0, 2), np.int64)
+        return np.zeros((0, 2), np.int64), np.zeros(0, np.int32)
     flat = np.unique(np.concatenate(found))
     i, j = flat // n, flat % n
-    dist = _POPCOUNT[hashes[i] ^ hashes[j]].sum(-1)
+    dist = _bit_differences(hashes[i], hashes[j])
     keep = dist <= radius
-    return np.stack([i[keep], j[keep]], 1)
+    return np.stack([i[keep], j[keep]], 1), dist[keep]
 
 
 def image_signals(path: str, box: np.ndarray | None) -> tuple[np.ndarray | None, float]:
@@ -293,11 +299,12 @@ def _duplicates(img: pd.DataFrame, th: Thresholds) -> pd.DataFrame:
         return pd.DataFrame(columns=["path_a", "path_b", "hash_bits", "embedding_distance"])
     hashes = np.stack(have.phash.to_numpy())
     pairs = []
-    for i, j in near_pairs(hashes, th.dup_hash_bits).tolist():
+    index, bits = near_pairs(hashes, th.dup_hash_bits)
+    for (i, j), b in zip(index.tolist(), bits.tolist()):
         ea, eb = have.embedding[i], have.embedding[j]
         dist = float(distances(ea[None], eb[None])[0, 0]) if ea is not None and eb is not None else np.nan
         if np.isnan(dist) or dist <= th.dup_embedding:
-            pairs.append((have.rel[i], have.rel[j], int(hamming(hashes[i:i + 1], hashes[j:j + 1])[0, 0]), dist))
+            pairs.append((have.rel[i], have.rel[j], b, dist))
     return pd.DataFrame(pairs, columns=["path_a", "path_b", "hash_bits", "embedding_distance"])
 
 
