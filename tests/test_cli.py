@@ -164,3 +164,14 @@ def test_python_api_matches_table():
     assert np.allclose(df["x_30"].to_numpy(), results[0].faces.landmarks68[:, 30, 0], atol=1e-3)
     arr = facelens.analyze(np.zeros((64, 64, 3), np.uint8), features="landmarks")
     assert arr[0].source == "<array>" and len(arr[0].faces) == 0 and arr[0].error is None
+
+
+def test_ray_engine_without_ray_shows_the_install_hint_and_leaves_no_output(monkeypatch, tmp_path):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError, as without Ray installed
+    out = tmp_path / "OUT.parquet"
+    result = runner.invoke(app, ["analyze", str(SAMPLES / "astronaut.jpg"), "-o", str(out), "--engine", "ray"])
+    assert result.exit_code == 1, result.output
+    assert "pip install 'facelens[ray]'" in " ".join(result.output.split())
+    assert not out.exists() and not list(tmp_path.iterdir())

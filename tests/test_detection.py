@@ -89,3 +89,15 @@ def test_tight_crop_gets_a_whole_face_box(fast_analyzer):
 
 def test_short_range_detector_finds_close_faces():
     assert len(BlazeFace("short")(load_rgb(data_path("misc", "astronaut.png"))).boxes) == 1
+
+
+def test_max_faces_keeps_the_largest_in_detector_order(fast_analyzer):
+    """As documented on `Analyzer`: the N largest boxes, in the order the detector gave them."""
+    from facelens import Analyzer
+
+    rgb = load_rgb(data_path("detection", "multi_face.jpg"))
+    every = fast_analyzer.faces(rgb)
+    capped = Analyzer("landmarks", max_faces=2).faces(rgb)
+    area = (every.boxes[:, 2] - every.boxes[:, 0]) * (every.boxes[:, 3] - every.boxes[:, 1])
+    largest = np.sort(np.argsort(-area)[:2])
+    np.testing.assert_allclose(capped.boxes, every.boxes[largest], atol=1e-4)

@@ -1,3 +1,5 @@
+import itertools
+
 import numpy as np
 import pytest
 
@@ -36,3 +38,34 @@ def test_feature_parsing():
     assert parse_features("pose, emotion") == {"pose", "emotion"}
     with pytest.raises(FeatureError, match="unknown feature.*bogus"):
         parse_features("pose,bogus")
+
+
+def test_int_index_past_the_end_raises():
+    f = make(3)
+    with pytest.raises(IndexError):
+        f[3]
+    with pytest.raises(IndexError):
+        f[-4]
+    assert f[-3].age.tolist() == [0.0]
+    with pytest.raises(IndexError):
+        Faces.empty()[0]
+
+
+def test_iteration_yields_one_face_each_and_stops():
+    f = make(3)
+    items = list(itertools.islice(f, 10))  # bounded: an endless iteration fails instead of hanging
+    assert [len(x) for x in items] == [1, 1, 1]
+    assert [x.age.tolist() for x in items] == [[0.0], [1.0], [2.0]]
+    assert list(Faces.empty()) == []
+
+
+def test_results_slices_keep_table_conversion():
+    from facelens import FrameResult, Results
+
+    results = Results([FrameResult(f"img{i}.jpg", make(i % 2 + 1), width=64, height=64) for i in range(7)], {"landmarks"})
+    head = results[:5]
+    assert isinstance(head, Results) and len(head) == 5 and head.features == results.features
+    assert head.to_pandas()["file"].tolist() == ["img0.jpg", "img1.jpg", "img1.jpg", "img2.jpg", "img3.jpg",
+                                                 "img3.jpg", "img4.jpg"]
+    assert head.to_arrow().num_rows == 7
+    assert isinstance(results[0], FrameResult)

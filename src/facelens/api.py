@@ -57,7 +57,8 @@ class Analyzer:
     features : names from `facelens.features.FEATURES`, "all", or None for the defaults.
     detector : "full" (BlazeFace full range, default: small and far faces too) or "short".
     min_score : detector score threshold (default per detector).
-    max_faces : keep at most this many faces per image, largest first.
+    max_faces : keep only the `max_faces` largest faces (by box area) per image; they stay in the
+        detector's order, not sorted by size.
     detect : False treats the whole image as one pre-cropped face (e.g. FER-style crops).
     landmarks68 : "mesh" (default: a fitted combination of mesh vertices, see
         `geometry.landmarks68`), "mesh-index" (one fixed mesh vertex per point, no 300-W-derived
@@ -294,6 +295,11 @@ class Results(list):
     def __init__(self, items: Iterable[FrameResult], features: Iterable[str]) -> None:
         super().__init__(items)
         self.features = frozenset(features)
+
+    def __getitem__(self, index: Any) -> Any:
+        """A slice is again `Results` (with `to_pandas`/`to_arrow`); an int index is a `FrameResult`."""
+        item = super().__getitem__(index)
+        return Results(item, self.features) if isinstance(index, slice) else item
 
     def to_arrow(self, vectors: bool = True) -> Any:
         from facelens.schema import to_arrow

@@ -1,11 +1,13 @@
 """Result types: `Faces` (parallel numpy arrays, face axis first) and `FrameResult` (one frame).
 
 A field that was not computed is `None`, never zeros. Coordinates are pixels of the original
-image, x right, y down, float32. `faces[mask]`, `faces[0]` and `faces[1:3]` return `Faces`.
+image, x right, y down, float32. `faces[mask]`, `faces[0]` and `faces[1:3]` return `Faces`; an int index past the end raises
+`IndexError`, and `for face in faces` yields one single-face `Faces` each.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
@@ -93,9 +95,16 @@ class Faces:
 
     def __getitem__(self, index: Any) -> Faces:
         if isinstance(index, (int, np.integer)):
-            index = slice(index, index + 1 if index != -1 else None)
+            n = len(self)
+            if not -n <= index < n:
+                raise IndexError(f"face index {index} out of range for {n} face(s)")
+            index = slice(index % n, index % n + 1)
         kept = {f.name: getattr(self, f.name) for f in fields(self)}
         return Faces(**{k: (None if v is None else v[index]) for k, v in kept.items()})
+
+    def __iter__(self) -> Iterator[Faces]:
+        """One single-face `Faces` per face."""
+        return (self[i] for i in range(len(self)))
 
     def with_(self, **arrays: Any) -> Faces:
         """A copy with some fields set (shapes are validated)."""

@@ -123,3 +123,21 @@ def test_empty_input_list_still_writes_the_columns(tmp_path: Path) -> None:
     assert stats.inputs == 0
     table = pq.read_table(out)
     assert "pose_Rx" in table.column_names and table.num_rows == 0
+
+
+def test_a_run_that_fails_before_any_input_leaves_nothing(tmp_path: Path) -> None:
+    out = tmp_path / "out.parquet"
+    with pytest.raises(RuntimeError):
+        with BatchOutput(out, ["pose"]):
+            raise RuntimeError("engine failed to start")
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_failed_resumed_run_keeps_the_earlier_output(tmp_path: Path) -> None:
+    path = str(data_path("identity", "raj", "raj1.png"))
+    out = tmp_path / "out.parquet"
+    run_batch(Analyzer("pose"), [path], out, workers=1)
+    with pytest.raises(RuntimeError):
+        with BatchOutput(out, ["pose"]):
+            raise RuntimeError("engine failed to start")
+    assert pq.read_table(out).num_rows == 1 and manifest_path(out).exists()

@@ -116,7 +116,7 @@ def verify(a: Source, b: Source, threshold: float = THRESHOLD) -> Verification:
     """Are the faces in `a` and `b` the same person?
 
     With several faces per image the closest pair is compared and returned (`face_a`, `face_b`
-    index the faces, largest-first order of the detector). Same person when the Euclidean
+    index the faces in the detector's order, as `Analyzer.faces` returns them). Same person when the Euclidean
     distance between dlib descriptors is below `threshold` (0.6, dlib's documented value).
     Raises `InputError` for unreadable images.
     """

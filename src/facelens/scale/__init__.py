@@ -1,7 +1,7 @@
 """Batch runs over many files on two engines, one result: a local process pool (default) or Ray
 Data (`engine="ray"`, a local Ray or a cluster by address). Both map the same per-file function
 (`facelens.scale.local.file_table`); the output is resumable through a manifest of finished
-inputs (`facelens.scale.manifest`), so a killed run loses only the work in flight.
+inputs (`facelens.scale.manifest`), so a killed run loses only what it had not yet written (see `facelens.scale.manifest`).
 
 >>> from facelens import Analyzer
 >>> from facelens.scale import run_batch

@@ -97,10 +97,11 @@ class BatchOutput:
         self._end = 0
         self._out: BinaryIO | None = None
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        if resume and self.manifest.exists():
-            self._resume()
-        else:
+        self.fresh = not (resume and self.manifest.exists())  # True: this run created OUT and its manifest
+        if self.fresh:
             self._start_over()
+        else:
+            self._resume()
         self._log: BinaryIO = self.manifest.open("ab")
 
     @property
@@ -232,5 +233,15 @@ class BatchOutput:
     def __enter__(self) -> BatchOutput:
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def discard(self) -> None:
+        """Remove OUT and its manifest (a run that failed before finishing any input)."""
+        if self.path.is_dir():
+            shutil.rmtree(self.path)
+        else:
+            self.path.unlink(missing_ok=True)
+        self.manifest.unlink(missing_ok=True)
+
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
         self.close()
+        if exc_type is not None and self.fresh and not self.finished:
+            self.discard()
