@@ -61,12 +61,12 @@ def test_voc_recall_at_iou_04():
 
 def test_voc_recall_through_the_analyzer(fast_analyzer):
     """What users get: the analyzer also detects on a padded copy of images up to 512 px."""
-    recall, false_pos = detection_recall(fast_analyzer._detect)
+    recall, false_pos = detection_recall(fast_analyzer.detect_faces)
     assert recall >= 0.90 and false_pos == 0, (recall, false_pos)
 
 
 def test_merge_drops_a_partial_face_inside_a_whole_one():
-    from facelens.api import _merge
+    from facelens.pipeline import merge_detections as _merge
     from facelens.models.blazeface import Detections
 
     kps = np.zeros((1, 6, 2), np.float32)

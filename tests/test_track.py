@@ -37,7 +37,7 @@ def test_box_from_mesh_agrees_with_detector(fast_analyzer, single_frames):
     """The mesh-derived box of a followed frame lands on the detector's box (IoU > 0.8)."""
     ious = []
     for rgb in single_frames[::6]:
-        det = fast_analyzer._detect(rgb)
+        det = fast_analyzer.detect_faces(rgb)
         mesh, _ = fast_analyzer.mesh_from_rois(rgb, [fm.roi_from_detection(det.boxes[0], det.keypoints[0])], False)
         ious.append(iou_matrix(det.boxes[:1], box_from_mesh(mesh))[0, 0])
     assert min(ious) > 0.8, ious

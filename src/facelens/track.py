@@ -51,8 +51,6 @@ from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
-
 import numpy as np
 
 from facelens.errors import FeatureError
@@ -61,10 +59,8 @@ from facelens.io import readers
 from facelens.models import facemesh as fm
 from facelens.models.blazeface import iou_matrix
 from facelens.models.dlib_models import DLIB_THRESHOLD
+from facelens.pipeline import Pipeline
 from facelens.video import prefetch
-
-if TYPE_CHECKING:
-    from facelens.api import Analyzer
 
 log = logging.getLogger(__name__)
 
@@ -147,15 +143,17 @@ class Track:
 class MeshTracker:
     """Frame-by-frame tracker: `step(rgb, index)` returns the faces of one frame with track ids.
 
-    Rows of tentative tracks are held back by the caller: `resolve(faces)` returns a held frame's
-    faces once each of its tracks is confirmed or dead (at most `confirm` - 1 frames later).
+    Runs the stages of `pipeline` (an `Analyzer` is one). Rows of tentative tracks are held back
+    (`HoldBack`): `resolve(faces)` returns a held frame's faces once each of its tracks is
+    confirmed or dead (at most `confirm` - 1 frames later).
     """
 
-    def __init__(self, analyzer: Analyzer, options: TrackerOptions | None = None) -> None:
-        self.analyzer = analyzer
+    def __init__(self, pipeline: Pipeline, options: TrackerOptions | None = None) -> None:
+        self.pipeline = pipeline
         self.opt = options or TrackerOptions()
-        self.reid = "identity" in analyzer.features if self.opt.reid is None else self.opt.reid
-        self.per_frame = self.opt.embed_every == 1 and "identity" in analyzer.features
+        self.identity = "identity" in pipeline.features
+        self.reid = self.identity if self.opt.reid is None else self.opt.reid
+        self.per_frame = self.opt.embed_every == 1 and self.identity
         self.tracks: list[Track] = []
         self.next_id = 0
         self.since_detect = 0
@@ -168,7 +166,7 @@ class MeshTracker:
         live = [t for t in self.tracks if t.missed == 0]
         if not live:
             return False
-        mesh, presence = self.analyzer.mesh_from_rois(rgb, [fm.roi_from_mesh(t.mesh) for t in live], refine=False)
+        mesh, presence = self.pipeline.mesh_from_rois(rgb, [fm.roi_from_mesh(t.mesh) for t in live], refine=False)
         boxes = box_from_mesh(mesh)
         lost = False
         for t, m, p, b in zip(live, mesh, presence, boxes):
@@ -179,7 +177,7 @@ class MeshTracker:
         return lost
 
     def _detect(self, rgb: np.ndarray) -> None:
-        det = self.analyzer._detect(rgb)
+        det = self.pipeline.detect_faces(rgb)
         self.detections += 1
         self.since_detect = 0
         live = [t for t in self.tracks if t.missed == 0]
@@ -192,8 +190,8 @@ class MeshTracker:
         if not new:
             return
         rois = [fm.roi_from_detection(det.boxes[i], det.keypoints[i]) for i in new]
-        mesh, presence = self.analyzer.mesh_from_rois(rgb, rois, refine=True)
-        cap = self.analyzer.max_faces
+        mesh, presence = self.pipeline.mesh_from_rois(rgb, rois, refine=True)
+        cap = self.pipeline.max_faces
         for i, m, p in zip(new, mesh, presence):
             if cap is not None and sum(t.missed == 0 for t in self.tracks) >= cap:
                 break
@@ -210,7 +208,7 @@ class MeshTracker:
                 if iou[k] < self.opt.min_iou:
                     break
                 if self.reid and t.embedding is not None:
-                    emb = self.analyzer.embedder(rgb, box[None])[0]
+                    emb = self.pipeline.embed(rgb, box[None])[0]
                     dist = float(np.linalg.norm(emb - t.embedding))
                     if dist >= self.opt.reid_threshold:
                         log.debug("track %d not re-found: descriptor distance %.2f", t.id, dist)
@@ -246,7 +244,7 @@ class MeshTracker:
         due = [t for t in self.tracks if t.missed == 0 and (t.confirmed or every == 1)
                and (t.embedding is None or index - t.embedded_at >= every)]
         if due:
-            for t, e in zip(due, self.analyzer.embedder(rgb, np.stack([t.box for t in due]))):
+            for t, e in zip(due, self.pipeline.embed(rgb, np.stack([t.box for t in due]))):
                 t.embedding, t.embedded_at = e, index
 
     def step(self, rgb: np.ndarray, index: int) -> Faces:
@@ -261,14 +259,14 @@ class MeshTracker:
                 or any(t.missed > 0 for t in self.tracks)):
             self._detect(rgb)
         self._prune()
-        if self.reid or "identity" in self.analyzer.features:
+        if self.reid or self.identity:
             self._embed(rgb, index)
         live = [t for t in self.tracks if t.missed == 0]
         if not live:
             return Faces.empty().with_(track_id=np.zeros(0, np.int64))
         boxes = np.stack([t.box for t in live])
         scores = np.array([t.score for t in live], np.float32)
-        faces = self.analyzer.describe(rgb, boxes, scores, np.stack([t.mesh for t in live]), None, heads=False)
+        faces = self.pipeline.describe(rgb, boxes, scores, np.stack([t.mesh for t in live]), identity=False)
         faces = faces.with_(track_id=np.array([t.id for t in live], np.int64))
         if self.per_frame:
             faces = faces.with_(embedding=np.stack([t.embedding for t in live]))
@@ -287,7 +285,7 @@ class MeshTracker:
         if any(i not in self._dead and not (i in by_id and by_id[i].confirmed) for i in ids):
             return None
         faces = faces[np.array([i not in self._dead for i in ids], bool)]
-        if "identity" in self.analyzer.features and len(faces) and faces.embedding is None:
+        if self.identity and len(faces) and faces.embedding is None:
             emb = [by_id[i].embedding if i in by_id else None for i in faces.track_id.tolist()]
             if all(e is not None for e in emb):
                 faces = faces.with_(embedding=np.stack(emb))
@@ -305,7 +303,33 @@ class MeshTracker:
         return resolved
 
 
-def video_frames(analyzer: Analyzer, path: str | Path, every: int = 1, start: float = 0.0, end: float | None = None,
+class HoldBack:
+    """The hold-back queue: frames in order, each released once `tracker.resolve` settles it."""
+
+    def __init__(self, tracker: MeshTracker) -> None:
+        self.tracker = tracker
+        self.queue: deque[tuple[FrameResult, np.ndarray]] = deque()
+
+    def push(self, result: FrameResult, rgb: np.ndarray) -> Iterator[tuple[FrameResult, np.ndarray]]:
+        """Queue one frame; yield (result, rgb) of every frame at the head that is now settled."""
+        self.queue.append((result, rgb))
+        while self.queue:
+            resolved = self.tracker.resolve(self.queue[0][0].faces)
+            if resolved is None:
+                return
+            result, rgb = self.queue.popleft()
+            result.faces = resolved
+            yield result, rgb
+
+    def flush(self) -> Iterator[tuple[FrameResult, np.ndarray]]:
+        """At the end of the video: the frames still held, without unconfirmed tracks."""
+        while self.queue:
+            result, rgb = self.queue.popleft()
+            result.faces = self.tracker.finish(result.faces)
+            yield result, rgb
+
+
+def video_frames(pipeline: Pipeline, path: str | Path, every: int = 1, start: float = 0.0, end: float | None = None,
                  options: TrackerOptions | None = None) -> Iterator[tuple[FrameResult, np.ndarray | None]]:
     """Yield (result, rgb) per selected frame, in order; faces carry `track_id`.
 
@@ -313,26 +337,16 @@ def video_frames(analyzer: Analyzer, path: str | Path, every: int = 1, start: fl
     declared frame count ends with an error result (rgb None).
     """
     info = readers.video_info(path)
-    tracker = MeshTracker(analyzer, options)
-    held: deque[tuple[FrameResult, np.ndarray]] = deque()
+    tracker = MeshTracker(pipeline, options)
+    held = HoldBack(tracker)
     last = -1
     frames = 0
     for frame in prefetch(readers.read_video(path, every=every, start=start, end=end)):
         last = frame.index
         frames += 1
         faces = tracker.step(frame.rgb, frame.index)
-        held.append((FrameResult(str(path), faces, frame.index, frame.timestamp, info.width, info.height), frame.rgb))
-        while held:
-            result, rgb = held[0]
-            resolved = tracker.resolve(result.faces)
-            if resolved is None:
-                break
-            held.popleft()
-            result.faces = resolved
-            yield result, rgb
-    for result, rgb in held:
-        result.faces = tracker.finish(result.faces)
-        yield result, rgb
+        yield from held.push(FrameResult(str(path), faces, frame.index, frame.timestamp, info.width, info.height), frame.rgb)
+    yield from held.flush()
     log.debug("%s: %d frames, detector ran on %d, %d tracks", path, frames, tracker.detections, tracker.next_id)
     # `last` is the last frame kept; with every=N the video may go on for N-1 frames after it.
     if end is None and info.frames and last + every < info.frames - 1:
@@ -340,8 +354,8 @@ def video_frames(analyzer: Analyzer, path: str | Path, every: int = 1, start: fl
         yield FrameResult(str(path), Faces.empty(), last + 1, error=msg), None
 
 
-def track_video(analyzer: Analyzer, path: str | Path, every: int = 1, start: float = 0.0,
+def track_video(pipeline: Pipeline, path: str | Path, every: int = 1, start: float = 0.0,
                 end: float | None = None, options: TrackerOptions | None = None) -> Iterator[FrameResult]:
     """Yield one `FrameResult` per selected frame, faces carrying `track_id`."""
-    for result, _ in video_frames(analyzer, path, every, start, end, options):
+    for result, _ in video_frames(pipeline, path, every, start, end, options):
         yield result

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import importlib
 
 import numpy as np
 import pytest
@@ -93,3 +94,25 @@ def test_verify_cli_json() -> None:
 
     out = json.loads(res.stdout.strip().splitlines()[-1])
     assert out["same"] is False and out["distance"] > THRESHOLD and out["model"]
+
+
+def test_verify_reuses_an_analyzer_and_takes_precomputed_faces(monkeypatch) -> None:
+    """face_recognition-style: pass the analyzer, or the `Faces` an earlier call gave; no new models."""
+    o1, o2 = data_path("identity", "obama.jpg"), data_path("identity", "obama2.jpg")
+    expected = facelens.verify(o1, o2)
+    analyzer = facelens.Analyzer("identity")
+    fa = analyzer.faces(load_rgb(o1))
+
+    def no_new_analyzer(*args, **kwargs):
+        raise AssertionError("verify built a new Analyzer")
+
+    monkeypatch.setattr(importlib.import_module("facelens.identity.verify"), "Analyzer", no_new_analyzer)
+    with_analyzer = facelens.verify(o1, o2, analyzer=analyzer)
+    precomputed = facelens.verify(fa, o2, analyzer=analyzer)
+    both = facelens.verify(fa, analyzer.faces(load_rgb(o2)))
+    for v in (with_analyzer, precomputed, both):
+        assert v.distance == pytest.approx(expected.distance, abs=1e-4) and v.same
+    with pytest.raises(facelens.FeatureError, match="identity"):
+        facelens.verify(o1, o2, analyzer=facelens.Analyzer("pose"))
+    with pytest.raises(facelens.FeatureError, match="embedding"):
+        facelens.verify(fa.with_(embedding=None), fa)

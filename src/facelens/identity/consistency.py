@@ -74,7 +74,8 @@ def _r(x: float) -> float:
 
 def reference_embedding(refs: list[Source]) -> np.ndarray:
     """Mean descriptor of the largest face in each reference image."""
-    embs = [embed(r, max_faces=1).faces.embedding[0] for r in refs]
+    analyzer = Analyzer("identity", max_faces=1)
+    embs = [embed(r, analyzer=analyzer).faces.embedding[0] for r in refs]
     if not embs:
         raise InputError("no reference image given")
     return np.mean(embs, 0)

@@ -17,8 +17,9 @@ from pathlib import Path
 import numpy as np
 
 from facelens.api import Analyzer, Source
-from facelens.errors import InputError
+from facelens.errors import FeatureError, InputError
 from facelens.faces import Faces, FrameResult
+from facelens.io import readers
 from facelens.io.readers import is_video
 from facelens.models.dlib_models import DLIB_THRESHOLD
 
@@ -53,27 +54,47 @@ class Embedded:
         return self.result.faces
 
 
-def embed(source: Source, max_faces: int | None = None, features: str = "identity") -> Embedded:
+def embed(source: Source, max_faces: int | None = None, features: str = "identity", *,
+          analyzer: Analyzer | None = None) -> Embedded:
     """Detect and embed the faces of one image (path, RGB array or encoded bytes).
 
     When detection finds no face (e.g. a tight crop the detector misses even padded), the whole
-    image is embedded as one face (`Analyzer(detect=False)`) and `whole_image` says so.
+    image is embedded as one face and `whole_image` says so. `analyzer` (with the identity
+    feature) reuses loaded models; otherwise one is built from `features` and `max_faces`.
     Raises `InputError` when the image cannot be read.
     """
-    result = _first(Analyzer(features, max_faces=max_faces), source)
-    if len(result.faces) > 0:
-        return Embedded(result, False)
-    log.info("%s: no face detected; embedding the whole image as one face", result.source)
-    return Embedded(_first(Analyzer(features, detect=False), source), True)
+    analyzer = identity_analyzer(analyzer, features, max_faces)
+    name, rgb = read_one(source)
+    faces, whole = analyzer.faces_or_whole(rgb)
+    if whole:
+        log.info("%s: no face detected; embedding the whole image as one face", name)
+    h, w = rgb.shape[:2]
+    return Embedded(FrameResult(name, faces, width=w, height=h), whole)
 
 
-def _first(analyzer: Analyzer, source: Source) -> FrameResult:
-    if isinstance(source, (str, Path)) and Path(source).is_dir():
+def identity_analyzer(analyzer: Analyzer | None, features: str = "identity", max_faces: int | None = None) -> Analyzer:
+    """`analyzer`, checked to compute embeddings, or a new one for `features`."""
+    analyzer = analyzer if analyzer is not None else Analyzer(features, max_faces=max_faces)
+    if "identity" not in analyzer.features:
+        raise FeatureError("the analyzer does not compute embeddings; create it with the identity feature")
+    return analyzer
+
+
+def read_one(source: Source) -> tuple[str, np.ndarray]:
+    """(name, RGB) of one image: a path, an RGB array or encoded bytes (a video: its first frame)."""
+    if isinstance(source, np.ndarray):
+        return "<array>", readers.as_rgb(source)
+    if isinstance(source, (bytes, bytearray)):
+        return "<bytes>", readers.read_image(bytes(source))
+    path = Path(source)
+    if path.is_dir():
         raise InputError(f"{source}: expected one image, got a folder")
-    result = next(iter(analyzer.iter(source)))
-    if result.error:
-        raise InputError(result.error)
-    return result
+    if is_video(path):
+        frame = next(readers.read_video(path), None)
+        if frame is None:
+            raise InputError(f"{source}: no frame could be read")
+        return str(path), frame.rgb
+    return str(path), readers.read_image(path)
 
 
 def distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -112,19 +133,44 @@ class Verification:
         return {**self.__dict__, "model": EMBEDDING_MODEL}
 
 
-def verify(a: Source, b: Source, threshold: float = THRESHOLD) -> Verification:
+def closest_pair(a: np.ndarray, b: np.ndarray) -> tuple[int, int, float]:
+    """(i, j, distance) of the closest pair between (N,D) and (M,D) embeddings."""
+    if len(a) == 0 or len(b) == 0:
+        raise InputError("no face to compare: one side has no embedding")
+    d = distances(a, b)
+    i, j = np.unravel_index(int(np.argmin(d)), d.shape)
+    return int(i), int(j), float(d[i, j])
+
+
+def as_embedded(side: Source | Faces | Embedded, analyzer: Analyzer | None) -> Embedded:
+    """An `Embedded` from a source (embedded with `analyzer`), or precomputed `Faces`/`Embedded`."""
+    if isinstance(side, Embedded):
+        return side
+    if isinstance(side, Faces):
+        if side.embedding is None:
+            raise FeatureError("these Faces carry no embedding; analyse them with the identity feature")
+        return Embedded(FrameResult("<faces>", side), False)
+    return embed(side, analyzer=analyzer)
+
+
+def verify(a: Source | Faces | Embedded, b: Source | Faces | Embedded, threshold: float = THRESHOLD, *,
+           analyzer: Analyzer | None = None) -> Verification:
     """Are the faces in `a` and `b` the same person?
 
-    With several faces per image the closest pair is compared and returned (`face_a`, `face_b`
-    index the faces in the detector's order, as `Analyzer.faces` returns them). Same person when the Euclidean
-    distance between dlib descriptors is below `threshold` (0.6, dlib's documented value).
-    Raises `InputError` for unreadable images.
+    Each side is an image (path, RGB array, encoded bytes) or what an earlier stage gave:
+    `Faces` with embeddings (e.g. `analyzer.faces(rgb)` with the identity feature) or an
+    `Embedded` from `embed`. Images are embedded with `analyzer` (with the identity feature;
+    default: one `Analyzer("identity")` for both). With several faces per image the closest pair
+    is compared and returned (`face_a`, `face_b` index the faces in the detector's order, as
+    `Analyzer.faces` returns them). Same person when the Euclidean distance between dlib
+    descriptors is below `threshold` (0.6, dlib's documented value). Raises `InputError` for
+    unreadable images.
     """
-    ea, eb = embed(a), embed(b)
-    d = distances(ea.faces.embedding, eb.faces.embedding)
-    i, j = np.unravel_index(int(np.argmin(d)), d.shape)
-    dist = float(d[i, j])
-    return Verification(dist, dist < threshold, threshold, int(i), int(j),
+    if analyzer is None and not all(isinstance(s, (Faces, Embedded)) for s in (a, b)):
+        analyzer = Analyzer("identity")
+    ea, eb = as_embedded(a, analyzer), as_embedded(b, analyzer)
+    i, j, dist = closest_pair(ea.faces.embedding, eb.faces.embedding)
+    return Verification(dist, dist < threshold, threshold, i, j,
                         [round(float(v), 1) for v in ea.faces.boxes[i]], [round(float(v), 1) for v in eb.faces.boxes[j]],
                         len(ea.faces), len(eb.faces), ea.whole_image, eb.whole_image)
 
@@ -152,7 +198,6 @@ def collect(inputs: list[Source], *, max_faces: int | None = None, whole_if_none
     crops). Returns the rows and one message per input that failed or gave no face.
     """
     analyzer = Analyzer("identity", max_faces=max_faces)
-    whole_analyzer = Analyzer("identity", detect=False)  # loads its models on first use only
     files: list[str] = []
     frames, boxes, embs, tracks, whole = [], [], [], [], []
     problems: list[str] = []
@@ -163,7 +208,7 @@ def collect(inputs: list[Source], *, max_faces: int | None = None, whole_if_none
             continue
         if len(faces) == 0 and whole_if_none and result.source not in ("<array>", "<bytes>") \
                 and not is_video(result.source):
-            faces, is_whole = _first(whole_analyzer, result.source).faces, True
+            faces, is_whole = analyzer.run(read_one(result.source)[1], whole=True), True
         if faces.embedding is None or len(faces) == 0:
             if result.frame == 0:
                 problems.append(f"{result.source}: no face")
