@@ -69,3 +69,15 @@ def test_results_slices_keep_table_conversion():
                                                  "img3.jpg", "img4.jpg"]
     assert head.to_arrow().num_rows == 7
     assert isinstance(results[0], FrameResult)
+
+
+def test_option_errors_have_their_own_classes_and_stay_feature_errors(tmp_path):
+    from facelens.errors import EngineError, SchemaError, SettingError
+    from facelens.io.writers import format_of
+    from facelens.scale import run_batch
+
+    assert all(issubclass(e, FeatureError) and issubclass(e, ValueError) for e in (EngineError, SchemaError, SettingError))
+    with pytest.raises(EngineError, match="unknown engine"):
+        run_batch(None, [], tmp_path / "out.csv", engine="spark")
+    with pytest.raises(SchemaError, match="unknown output format"):
+        format_of(tmp_path / "out.xlsx")

@@ -1,6 +1,9 @@
 """Module layering: which modules may import which (checked on the source, so lazy imports count)."""
 
 import ast
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import facelens
@@ -29,3 +32,31 @@ def test_pipeline_and_tracker_do_not_depend_on_the_api():
 def test_tracker_calls_no_private_stage():
     source = (SRC / "track.py").read_text()
     assert "pipeline._" not in source and "analyzer" not in source.replace("`Analyzer`", "")
+
+
+COMMAND_MODULES = ("plot_commands.py", "identity/commands.py", "scale/commands.py", "server/commands.py")
+
+
+def test_no_command_module_imports_the_cli():
+    for module in COMMAND_MODULES + ("console.py", "plot.py"):
+        assert not {n for n in imported(module) if n.startswith("facelens.cli")}, module
+
+
+def run_python(code: str) -> str:
+    env = {**os.environ, "PYTHONPATH": str(SRC.parent)}
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout
+
+
+def test_importing_plot_loads_neither_typer_nor_the_commands():
+    loaded = run_python("import sys, facelens.plot; print(sorted(m for m in sys.modules if m == 'typer' "
+                        "or m.startswith('facelens.') and ('command' in m or m.endswith('.cli'))))")
+    assert loaded.strip() == "[]"
+
+
+def test_every_command_is_mounted_when_run_as_a_module():
+    """`python -m facelens.cli` runs cli.py as __main__; the sub-commands must be on that app too."""
+    env = {**os.environ, "PYTHONPATH": str(SRC.parent)}
+    for command in (["plot"], ["gallery", "add"], ["clean"]):
+        done = subprocess.run([sys.executable, "-m", "facelens.cli", *command, "--help"], capture_output=True,
+                              text=True, env=env)
+        assert done.returncode == 0 and "Usage" in done.stdout, (command, done.stdout + done.stderr)

@@ -6,10 +6,10 @@
 """
 
 from facelens.api import Analyzer, Results, analyze
-from facelens.errors import FacelensError, FeatureError, InputError, ModelError
+from facelens.errors import EngineError, FacelensError, FeatureError, InputError, ModelError, SchemaError, SettingError
 from facelens.faces import EMOTIONS, Faces, FrameResult
 from facelens.identity.verify import verify
 
 __version__ = "0.1.0"
 __all__ = ["Analyzer", "Results", "analyze", "verify", "Faces", "FrameResult", "EMOTIONS", "FacelensError", "FeatureError",
-           "InputError", "ModelError", "__version__"]
+           "EngineError", "SchemaError", "SettingError", "InputError", "ModelError", "__version__"]

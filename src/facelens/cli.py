@@ -1,4 +1,9 @@
-"""`facelens` command line: a thin Typer layer over the public API."""
+"""`facelens` command line: a thin Typer layer over the public API.
+
+The root app holds `analyze`, `demo` and `models`; every other command lives in its package's
+`commands` module, which adds it through `register(app)` (mounted below, after the root commands,
+so `--help` lists them in this order) and shares `facelens.console`, never importing this module.
+"""
 
 from __future__ import annotations
 
@@ -8,27 +13,18 @@ from typing import Optional
 
 import typer
 from rich.console import Console
-from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from facelens import __version__
+from facelens import __version__, plot_commands
+from facelens.console import console, fail, progress
 from facelens.errors import FacelensError, FeatureError
 from facelens.features import FEATURES, parse_features
+from facelens.identity import commands as identity_commands
+from facelens.scale import commands as scale_commands
+from facelens.server import commands as server_commands
 
 app = typer.Typer(help="Per-face feature tables from images, folders and videos, on a CPU.", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False)
-console = Console(stderr=True)
-
-
-def fail(message: str, code: int = 1) -> None:
-    console.print(f"[red]error:[/red] {escape(message)}")
-    raise typer.Exit(code)
-
-
-def progress() -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
-                    TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=False)
 
 
 def version_callback(value: bool) -> None:
@@ -85,10 +81,8 @@ def analyze(
         fail("--summary reads the openface columns; use it with --schema openface", 2)
     if summary is not None and summary.suffix.lower() not in (".csv", ".parquet", ".pq", ".json"):
         fail(f"{summary}: unknown summary format; use .csv, .parquet or .json", 2)
-    from facelens.scale.commands import analyze_batch, uses_engine
-
-    if uses_engine(inputs, engine, bool(crops or overlay or summary), address):
-        return analyze_batch(analyzer, inputs, output, schema=schema, engine=engine or "local", workers=workers,
+    if scale_commands.uses_engine(inputs, engine, bool(crops or overlay or summary), address):
+        return scale_commands.analyze_batch(analyzer, inputs, output, schema=schema, engine=engine or "local", workers=workers,
                              address=address, resume=resume)
     stats = _run(analyzer, inputs, output, schema, crops, overlay, every, start, end)
     if summary is not None and stats.frames:
@@ -192,13 +186,8 @@ def models() -> None:
     Console().print(table)
 
 
-from facelens import plot as _plot_commands  # noqa: E402,F401
-
-from facelens.server import commands as _server_commands  # noqa: E402,F401
-
-from facelens.identity import commands as _identity_commands  # noqa: E402,F401
-
-from facelens.scale import commands as _scale_commands  # noqa: E402,F401
+for commands in (plot_commands, server_commands, identity_commands, scale_commands):
+    commands.register(app)
 
 
 if __name__ == "__main__":

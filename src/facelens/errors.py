@@ -15,3 +15,15 @@ class ModelError(FacelensError):
 
 class FeatureError(FacelensError, ValueError):
     """An unknown feature or an illegal combination of options was asked for."""
+
+
+class EngineError(FeatureError):
+    """An unknown batch engine, or an option the chosen engine does not take."""
+
+
+class SchemaError(FeatureError):
+    """An unknown column schema or output format, or a resumed output written with other options."""
+
+
+class SettingError(FeatureError):
+    """A setting from an environment variable or a server option has an invalid value."""

@@ -1,4 +1,4 @@
-"""`facelens plot`: per-track timelines of emotion probabilities, head pose and AU estimates.
+"""Per-track timelines (`facelens plot`) of emotion probabilities, head pose and AU estimates.
 
 One column of panels per track (the longest `max_tracks` tracks), one row per kind of feature
 present in the table: emotions as stacked probabilities, pose as pitch/yaw/roll in degrees, and
@@ -8,14 +8,11 @@ the action units that vary most over the video.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 import pandas as pd
-import typer
 
-from facelens.cli import app, console, fail
-from facelens.errors import FacelensError, InputError
+from facelens.errors import InputError
 from facelens.faces import EMOTIONS
 
 MAX_TRACKS = 4
@@ -87,19 +84,3 @@ def plot_timeline(table: pd.DataFrame, out: str | Path, max_tracks: int = MAX_TR
     fig.savefig(out, dpi=110)
     plt.close(fig)
     return out
-
-
-@app.command()
-def plot(
-    table: Path = typer.Argument(..., help="A facelens output table of a video (.parquet, .csv or .jsonl)."),
-    output: Path = typer.Option(Path("timeline.png"), "--output", "-o", help="Image to write (.png, .svg, .pdf)."),
-    max_tracks: Optional[int] = typer.Option(MAX_TRACKS, "--max-tracks", min=1, help="Plot the N longest tracks."),
-) -> None:
-    """Per-track timelines of emotion probabilities, head pose and AU estimates over time."""
-    from facelens.video import read_table
-
-    try:
-        written = plot_timeline(read_table(table), output, max_tracks or MAX_TRACKS)
-    except FacelensError as exc:
-        fail(str(exc), 1)
-    console.print(f"wrote {written}")

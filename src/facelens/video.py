@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import numpy as np
 import pandas as pd
 
-from facelens.errors import FeatureError, InputError
+from facelens.errors import InputError, SchemaError
 from facelens.faces import EMOTIONS
 
 log = logging.getLogger(__name__)
@@ -149,5 +149,5 @@ def write_summary(table: str | Path | pd.DataFrame, out: str | Path) -> pd.DataF
     elif suffix == ".json":
         out.write_text(json.dumps(summary.to_dict(orient="records"), indent=1))
     else:
-        raise FeatureError(f"{out}: unknown summary format {suffix!r}; use .csv, .parquet or .json")
+        raise SchemaError(f"{out}: unknown summary format {suffix!r}; use .csv, .parquet or .json")
     return summary

@@ -10,18 +10,26 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from facelens.cli import app, console, fail
+from facelens.console import console, fail
 from facelens.errors import FacelensError
 
 gallery_app = typer.Typer(help="A face gallery in an embedded vector database (LanceDB).", no_args_is_help=True)
-app.add_typer(gallery_app, name="gallery")
 out = Console(soft_wrap=True)
 
 DB_HELP = "Gallery folder (default: the user data dir, facelens/gallery)."
 WHOLE_HELP = "Embed an image with no detected face as one whole-image face (tight crops)."
 
 
-@app.command()
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to the root app."""
+    app.add_typer(gallery_app, name="gallery")
+    app.command()(verify)
+    app.command()(cluster)
+    app.command()(consistency)
+    app.command()(pack)
+
+
 def verify(
     a: Path = typer.Argument(..., help="First image."),
     b: Path = typer.Argument(..., help="Second image."),
@@ -45,7 +53,6 @@ def verify(
               f"face {v.face_a} of {v.faces_a} in {a.name} vs face {v.face_b} of {v.faces_b} in {b.name}")
 
 
-@app.command()
 def cluster(
     inputs: list[Path] = typer.Argument(..., help="Images, videos or folders."),
     output: Path = typer.Option(..., "--output", "-o", help="Output CSV."),
@@ -184,7 +191,6 @@ def gallery_remove(
     out.print(f"removed {n} face(s) of {name}")
 
 
-@app.command()
 def consistency(
     video: Path = typer.Argument(..., help="The generated or edited video."),
     ref: list[Path] = typer.Option(..., "--ref", help="Reference image(s) of the identity (repeatable)."),
@@ -209,7 +215,6 @@ def consistency(
               f"{summary['share_not_same_by_distance']:.1%} -> {output}")
 
 
-@app.command()
 def pack(
     inputs: list[Path] = typer.Argument(..., help="Images or folders."),
     output: Path = typer.Option(..., "--output", "-o", help="Pack folder."),

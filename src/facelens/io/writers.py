@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from facelens.errors import FeatureError
+from facelens.errors import SchemaError
 from facelens.faces import FrameResult
 from facelens.schema import to_arrow, to_pyfeat
 
@@ -22,7 +22,7 @@ FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "js
 def format_of(path: str | Path) -> str:
     suffix = Path(path).suffix.lower()
     if suffix not in FORMATS:
-        raise FeatureError(f"{path}: unknown output format {suffix!r}; use .csv, .parquet or .jsonl")
+        raise SchemaError(f"{path}: unknown output format {suffix!r}; use .csv, .parquet or .jsonl")
     return FORMATS[suffix]
 
 
@@ -41,7 +41,7 @@ class TableWriter:
     def __init__(self, path: str | Path, features: Iterable[str], schema: str = "openface",
                  row_group: int = 256) -> None:
         if schema not in ("openface", "pyfeat"):
-            raise FeatureError(f"unknown schema {schema!r}; choose openface or pyfeat")
+            raise SchemaError(f"unknown schema {schema!r}; choose openface or pyfeat")
         self.path = Path(path)
         self.format = format_of(path)
         self.features = frozenset(features)

@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from facelens.api import Analyzer
-from facelens.errors import FeatureError
+from facelens.errors import EngineError
 from facelens.io import readers
 from facelens.run import RunStats
 from facelens.scale.local import file_table, rows_table, run_local
@@ -73,9 +73,9 @@ def run_batch(
     part_rows, part_seconds : Parquet part size and age limits (see `BatchOutput`).
     """
     if engine not in ENGINES:
-        raise FeatureError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
+        raise EngineError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
     if address and engine != "ray":
-        raise FeatureError("an address joins a Ray cluster; use it with the ray engine")
+        raise EngineError("an address joins a Ray cluster; use it with the ray engine")
     paths = list(dict.fromkeys(str(p) for p in readers.list_inputs(inputs)))
     with BatchOutput(out, analyzer.features, schema, resume, part_rows, part_seconds) as sink:
         seen: set[str] = set()

@@ -10,7 +10,7 @@ from typing import Optional
 import typer
 
 from facelens.api import Analyzer
-from facelens.cli import app, console, fail, progress
+from facelens.console import console, fail, progress
 from facelens.errors import FacelensError, FeatureError
 from facelens.scale import ENGINES, Finished, RunStats
 
@@ -80,7 +80,12 @@ def analyze_batch(analyzer: Analyzer, inputs: Sequence[Path], output: Path, *, s
         raise typer.Exit(1)
 
 
-@app.command()
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to the root app."""
+    app.command()(clean)
+
+
 def clean(
     dataset: Optional[Path] = typer.Argument(None, help="A dataset laid out as one folder per identity."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Report folder (CSVs, index.html, summary.json)."),

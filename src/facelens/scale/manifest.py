@@ -13,7 +13,7 @@ Layout
   removes part and ``.tmp`` files that the manifest does not name.
 
 The manifest's first line records the format, column schema and features; resuming with other
-options is refused (`FeatureError`). Inputs are keyed by absolute path (symlinks not resolved).
+options is refused (`SchemaError`). Inputs are keyed by absolute path (symlinks not resolved).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from facelens import __version__
-from facelens.errors import FeatureError, InputError
+from facelens.errors import InputError, SchemaError
 from facelens.io.writers import format_of, row_bytes
 
 log = logging.getLogger(__name__)
@@ -83,7 +83,7 @@ class BatchOutput:
     def __init__(self, path: str | Path, features: Iterable[str], schema: str = "openface", resume: bool = True,
                  part_rows: int = 5000, part_seconds: float = 30.0) -> None:
         if schema not in ("openface", "pyfeat"):
-            raise FeatureError(f"unknown schema {schema!r}; choose openface or pyfeat")
+            raise SchemaError(f"unknown schema {schema!r}; choose openface or pyfeat")
         self.path = Path(path)
         self.format = format_of(path)
         self.manifest = manifest_path(path)
@@ -141,7 +141,7 @@ class BatchOutput:
             raise InputError(f"{self.manifest}: not a facelens manifest")
         header = {k: lines[0].get(k) for k in self.header}
         if header != self.header:
-            raise FeatureError(f"{self.path} was written with {header}, not {self.header}; "
+            raise SchemaError(f"{self.path} was written with {header}, not {self.header}; "
                                "start over (--no-resume) or choose another output")
         return lines[1:]
 

@@ -44,7 +44,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from facelens import __version__
 from facelens.api import Analyzer
-from facelens.errors import FacelensError, FeatureError, InputError
+from facelens.errors import FacelensError, InputError, SettingError
 from facelens.faces import Faces, FrameResult
 from facelens.features import DEFAULT_FEATURES
 from facelens.io import readers
@@ -86,12 +86,12 @@ class Settings:
             try:
                 values[f.name] = raw.lower() in ("1", "true", "yes") if kind is bool else kind(raw)
             except ValueError:
-                raise FeatureError(f"FACELENS_{f.name.upper()}={raw!r} is not a valid {kind.__name__}") from None
+                raise SettingError(f"FACELENS_{f.name.upper()}={raw!r} is not a valid {kind.__name__}") from None
         values.update({k: v for k, v in overrides.items() if v is not None})
         settings = cls(**values)
         for name in ("max_upload_mb", "max_pixels", "timeout_s", "job_ttl_s", "workers", "max_video_frames"):
             if getattr(settings, name) <= 0:
-                raise FeatureError(f"{name} must be positive, got {getattr(settings, name)}")
+                raise SettingError(f"{name} must be positive, got {getattr(settings, name)}")
         return settings
 
     @property

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Optional
 
 import typer
 
-from facelens.cli import app, console, fail
+from facelens.console import console, fail
 from facelens.errors import FeatureError
 
 if TYPE_CHECKING:
@@ -42,7 +42,12 @@ def build_app(settings: Settings, host: str) -> FastAPI:
     return served
 
 
-@app.command()
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to the root app."""
+    app.command()(serve)
+
+
 def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to bind; loopback by default."),
     port: int = typer.Option(8000, "--port", min=1, max=65535, help="TCP port."),
