@@ -116,3 +116,17 @@ def test_verify_reuses_an_analyzer_and_takes_precomputed_faces(monkeypatch) -> N
         facelens.verify(o1, o2, analyzer=facelens.Analyzer("pose"))
     with pytest.raises(facelens.FeatureError, match="embedding"):
         facelens.verify(fa.with_(embedding=None), fa)
+
+
+def test_whole_image_fallback_matches_a_no_detect_analyzer() -> None:
+    """The one fallback (`faces_or_whole`, used by verify, collect and the server) gives what a
+    separate `Analyzer(detect=False)` gives, on the same loaded models."""
+    rgb = load_rgb(data_path("detection", "no-face.jpg"))
+    analyzer = facelens.Analyzer("identity")
+    faces, whole = analyzer.faces_or_whole(rgb)
+    assert whole and len(faces) == 1
+    reference = facelens.Analyzer("identity", detect=False).faces(rgb)
+    np.testing.assert_allclose(faces.embedding, reference.embedding, atol=1e-5)
+    np.testing.assert_array_equal(faces.boxes, reference.boxes)
+    found, whole = analyzer.faces_or_whole(load_rgb(data_path("identity", "obama.jpg")))
+    assert not whole and len(found) == 1

@@ -247,16 +247,12 @@ def overlay_data_url(rgb: np.ndarray, faces: Faces, mesh: bool) -> str:
 def identity_faces(analyzer: Analyzer, rgb: np.ndarray, name: str, whole_if_none: bool) -> tuple[Faces, bool]:
     """Faces with embeddings, and whether the whole image stood in for a face when none was
     detected (as `facelens verify` does for tight crops); 422 with no face and no stand-in."""
+    if whole_if_none:
+        return analyzer.faces_or_whole(rgb)
     faces = analyzer.faces(rgb)
-    if len(faces):
-        return faces, False
-    if not whole_if_none:
+    if not len(faces):
         raise UploadError(f"{name}: no face found", 422)
-    analyzer.detect = False
-    try:
-        return analyzer.faces(rgb), True
-    finally:
-        analyzer.detect = True
+    return faces, False
 
 
 def box_list(box: np.ndarray) -> list[float]:
@@ -308,19 +304,17 @@ class Service:
 
     def verify(self, images: list[tuple[bytes, str]], deadline: float) -> dict[str, Any]:
         """As `facelens verify`: the closest pair of faces of two images under dlib's 0.6 threshold."""
-        from facelens.identity.verify import THRESHOLD, distances
+        from facelens.identity.verify import THRESHOLD, closest_pair
 
         start = time.perf_counter()
         rgbs = [decode_image(data, name, self.settings.max_pixels) for data, name in images]
         with self.pool.borrow(frozenset({"identity"}), deadline) as analyzer:
             found = [identity_faces(analyzer, rgb, name, True) for rgb, (_, name) in zip(rgbs, images)]
         (fa, whole_a), (fb, whole_b) = found
-        d = distances(fa.embedding, fb.embedding)
-        i, j = np.unravel_index(int(np.argmin(d)), d.shape)
-        distance = float(d[i, j])
+        i, j, distance = closest_pair(fa.embedding, fb.embedding)
         return {
             "same": distance < THRESHOLD, "distance": round(distance, 4), "threshold": THRESHOLD,
-            "face_a": int(i), "face_b": int(j), "boxes": [box_list(fa.boxes[i]), box_list(fb.boxes[j])],
+            "face_a": i, "face_b": j, "boxes": [box_list(fa.boxes[i]), box_list(fb.boxes[j])],
             "faces_found": [0 if whole_a else len(fa), 0 if whole_b else len(fb)], "whole_image": [whole_a, whole_b],
             "seconds": round(time.perf_counter() - start, 4),
         }
