@@ -82,10 +82,15 @@ def _run(tracker, frames):
 
 
 def test_detector_runs_every_k_frames_only(fast_analyzer, single_frames):
+    """One face followed without a loss: the detector runs on the first frame, then on every 10th."""
     tracker = MeshTracker(fast_analyzer, TrackerOptions(detect_every=10))
-    ids = _run(tracker, single_frames)
-    assert all(i == [0] for i in ids)
-    assert tracker.detections <= len(single_frames) // 10 + 2
+    detected = []
+    for i, rgb in enumerate(single_frames):
+        before = tracker.detections
+        assert tracker.step(rgb, i).track_id.tolist() == [0]
+        if tracker.detections > before:
+            detected.append(i)
+    assert detected == list(range(0, len(single_frames), 10))
 
 
 def _occluded(frames, gap):
@@ -151,7 +156,10 @@ def test_embed_every_frame_gives_each_row_its_own_frames_descriptor(single_frame
         resolved = tracker.resolve(faces)
         np.testing.assert_array_equal(resolved.embedding, faces.embedding)
     held = [f.embedding for f in stepped[first:first + 3]]  # frames held while the new track was tentative
-    assert all(np.linalg.norm(x - y, axis=1).min() > 0 for x, y in zip(held, held[1:]))
+    for x, y in zip(held, held[1:]):
+        # Each face's own frame: the same person on the next frame (well under dlib's 0.6), yet not a copy.
+        step = np.linalg.norm(x - y, axis=1)
+        assert (step > 1e-3).all() and (step < 0.3).all(), step
     with pytest.raises(FeatureError, match="embed_every"):
         TrackerOptions(embed_every=0)
 

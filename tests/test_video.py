@@ -22,7 +22,8 @@ def _tracks(results):
     return {int(i) for r in results if r.faces.track_id is not None for i in r.faces.track_id}
 
 
-@pytest.mark.parametrize("name, frames", [("WolfgangLanger_Pexels.mp4", 472), ("single_face.mp4", 72)])
+@pytest.mark.parametrize("name, frames", [pytest.param("WolfgangLanger_Pexels.mp4", 472, marks=pytest.mark.slow),
+                                          ("single_face.mp4", 72)])
 def test_one_person_one_track_every_frame(fast_analyzer, name, frames):
     results = [r for r in fast_analyzer.video(data_path("video", name)) if not r.error]
     assert len(results) == frames
@@ -100,12 +101,28 @@ def test_summary_per_track(analysed):
     assert np.allclose(full.embedding_mean.iloc[0], emb[0], atol=1e-5)
 
 
-def test_plot_writes_a_timeline(analysed):
+def test_plot_writes_a_timeline(analysed, monkeypatch):
+    """One column per track, one panel each for emotion, pose and AUs, drawing the table's values."""
+    import matplotlib.pyplot as plt
+
     out, _ = analysed
+    figures = []
+    close = plt.close
+    monkeypatch.setattr(plt, "close", lambda fig=None: (figures.append(fig), close(fig)))
     result = runner.invoke(app, ["plot", str(out / "t.parquet"), "-o", str(out / "timeline.png")])
     assert result.exit_code == 0, result.output
+    table = pd.read_parquet(out / "t.parquet").sort_values("timestamp")
+    emotion, pose, aus = figures[0].axes
+    assert emotion.get_title() == f"single_face.mp4  track 0  ({len(table)} frames)"
+    assert len(emotion.collections) == 7  # one stacked band per emotion
+    for line, column in zip(pose.get_lines(), ("pose_Rx", "pose_Ry", "pose_Rz")):
+        np.testing.assert_allclose(line.get_ydata(), np.degrees(table[column]), rtol=1e-5)
+        np.testing.assert_allclose(line.get_xdata(), table.timestamp, rtol=1e-5)
+    drawn = [line.get_label() for line in aus.get_lines()]
+    assert len(drawn) == 6 and all(f"{name}_r" in table.columns for name in drawn)
     img = cv2.imread(str(out / "timeline.png"))
     assert img is not None and img.shape[0] > 400 and img.shape[1] > 400
+    assert (img.min(axis=2) < 200).mean() > 0.05  # ink, not a blank figure
 
 
 def test_plot_refuses_a_table_without_tracks(tmp_path):

@@ -89,6 +89,7 @@ def cleaned(tmp_path_factory):
     return dataset, report, before, result
 
 
+@pytest.mark.slow  # one clean run of a 44-image dataset
 def test_every_planted_fault_found_with_at_most_two_false_flags(cleaned) -> None:
     dataset, report, _, result = cleaned
     assert result.exit_code == 0, result.output
@@ -106,6 +107,7 @@ def test_every_planted_fault_found_with_at_most_two_false_flags(cleaned) -> None
     assert "howard/howard1.png" not in flagged  # a duplicate group keeps its best copy
 
 
+@pytest.mark.slow  # one clean run of a 44-image dataset
 def test_report_has_counts_thresholds_and_thumbnails(cleaned) -> None:
     _, report, _, _ = cleaned
     summary = json.loads((report / "summary.json").read_text())
@@ -115,6 +117,7 @@ def test_report_has_counts_thresholds_and_thumbnails(cleaned) -> None:
     assert page.count("data:image/jpeg;base64,") >= len(PLANTED) and "outlier_k" in page and "dogs.jpg" in page
 
 
+@pytest.mark.slow  # one clean run of a 44-image dataset
 def test_quarantine_moves_flagged_files_and_undo_restores_bytes(cleaned) -> None:
     dataset, report, before, _ = cleaned
     log = json.loads((report / "quarantine.json").read_text())

@@ -16,6 +16,7 @@ from facelens.cli import app
 from facelens.scale import run_batch
 
 pytest.importorskip("ray.data", reason="the ray engine needs ray[data]")
+pytestmark = pytest.mark.slow  # a local Ray cluster per module
 runner = CliRunner()
 
 
@@ -40,7 +41,6 @@ def test_ray_and_local_engines_write_the_same_rows(local_ray, tmp_path: Path) ->
     assert again.skipped == 62 and again.files == 0
 
 
-@pytest.mark.slow
 def test_clean_on_ray_reports_what_local_reports(local_ray, tmp_path: Path) -> None:
     build_dataset(tmp_path / "dataset")
     for engine in ("local", "ray"):

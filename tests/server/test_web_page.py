@@ -13,8 +13,9 @@ CHROMEDRIVER = shutil.which("chromedriver")
 FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--no-first-run", "--window-size=1400,1000")
 
-pytestmark = pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER),
-                                reason="Chromium and chromedriver are not installed (apt-get install chromium chromium-driver)")
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER),
+                                 reason="Chromium and chromedriver are not installed (apt-get install chromium chromium-driver)")]
 
 # Counts the canvas's pixels that differ from its top-left pixel: 0 for a blank canvas.
 CANVAS_INK = """
@@ -50,6 +51,34 @@ def wait(driver, condition, timeout: float = 60.0):
     return WebDriverWait(driver, timeout, poll_frequency=0.1).until(condition)
 
 
+# The canvas's place on the screen (CSS pixels), the device pixel ratio and its pixels as a PNG data URL.
+CANVAS_ON_SCREEN = """
+const c = document.getElementById(arguments[0]);
+const r = c.getBoundingClientRect();
+return [r.left, r.top, r.width, r.height, window.devicePixelRatio, c.toDataURL('image/png')];
+"""
+
+
+def assert_shows_canvas(driver, shot, canvas_id: str) -> None:
+    """The screenshot shows the canvas's drawing where the page places it (not a blank or other page)."""
+    import base64
+
+    import cv2
+    import numpy as np
+
+    left, top, width, height, ratio, url = driver.execute_script(CANVAS_ON_SCREEN, canvas_id)
+    screen = cv2.imread(str(shot))
+    drawn = cv2.imdecode(np.frombuffer(base64.b64decode(url.split(",", 1)[1]), np.uint8), cv2.IMREAD_COLOR)
+    x0, y0 = int(round(left * ratio)), int(round(top * ratio))
+    x1, y1 = min(int(round((left + width) * ratio)), screen.shape[1]), min(int(round((top + height) * ratio)), screen.shape[0])
+    assert x1 - x0 > 100 and y1 - y0 > 100, (x0, y0, x1, y1, screen.shape)
+    seen = screen[y0:y1, x0:x1].astype(np.float32)
+    full = cv2.resize(drawn, (int(round(width * ratio)), int(round(height * ratio))), interpolation=cv2.INTER_AREA)
+    expected = full[: y1 - y0, : x1 - x0].astype(np.float32)
+    assert seen.std() > 20  # a picture, not a flat panel
+    assert np.corrcoef(seen.ravel(), expected.ravel())[0, 1] > 0.9
+
+
 def test_upload_lists_faces_and_draws_overlay(browser, live_server, tmp_path):
     from selenium.webdriver.common.by import By
 
@@ -75,7 +104,8 @@ def test_upload_lists_faces_and_draws_overlay(browser, live_server, tmp_path):
     assert "selected" in rows[2].get_attribute("class")
     browser.execute_script("window.scrollTo(0, 0)")
     shot = tmp_path / "analyze.png"
-    assert browser.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
+    assert browser.save_screenshot(str(shot))
+    assert_shows_canvas(browser, shot, "overlay")
 
 
 def test_bad_file_shows_error_and_page_recovers(browser, live_server, tmp_path):
