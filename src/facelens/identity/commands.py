@@ -20,7 +20,6 @@ DB_HELP = "Gallery folder (default: the user data dir, facelens/gallery)."
 WHOLE_HELP = "Embed an image with no detected face as one whole-image face (tight crops)."
 
 
-
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the root app."""
     app.add_typer(gallery_app, name="gallery")

@@ -80,7 +80,6 @@ def analyze_batch(analyzer: Analyzer, inputs: Sequence[Path], output: Path, *, s
         raise typer.Exit(1)
 
 
-
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the root app."""
     app.command()(clean)

@@ -42,7 +42,6 @@ def build_app(settings: Settings, host: str) -> FastAPI:
     return served
 
 
-
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the root app."""
     app.command()(serve)
