@@ -11,7 +11,8 @@ import pytest
 import uvicorn
 from fastapi.testclient import TestClient
 
-from facelens.server.app import Settings, create_app
+from facelens.server.app import create_app
+from facelens.server.settings import Settings
 from facelens.server.commands import build_app
 
 

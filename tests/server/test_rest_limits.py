@@ -10,7 +10,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from facelens.errors import FeatureError
-from facelens.server.app import Settings
+from facelens.server.settings import Settings
 from facelens.server.commands import is_loopback
 
 from shared_data import SAMPLES, data_path
@@ -100,7 +100,7 @@ def test_finished_jobs_expire(make_client, poll_job):
 
 
 def test_unexpected_failure_is_a_500_json_and_the_server_goes_on(make_client, monkeypatch):
-    from facelens.server.app import Service
+    from facelens.server.service import Service
 
     with make_client() as c:
         real = Service.analyze

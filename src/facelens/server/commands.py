@@ -14,7 +14,7 @@ from facelens.errors import FeatureError
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
-    from facelens.server.app import Settings
+    from facelens.server.settings import Settings
 
 
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")  # Host header values of loopback requests
@@ -62,7 +62,7 @@ def serve(
     require an X-API-Key header on every API call."""
     import uvicorn
 
-    from facelens.server.app import Settings
+    from facelens.server.settings import Settings
 
     try:
         settings = Settings.from_env(workers=workers, max_upload_mb=max_upload_mb, max_pixels=max_pixels,

@@ -28,16 +28,9 @@ from facelens.faces import FrameResult
 from facelens.features import parse_features
 from facelens.io import readers
 from facelens.schema import to_arrow
+from facelens.server.errors import ApiError
 
 log = logging.getLogger(__name__)
-
-
-class UploadError(InputError):
-    """A bad upload or request, with the HTTP status that says why (400, 404, 413, 415, 422, 429)."""
-
-    def __init__(self, message: str, status: int = 422) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 class Busy(FacelensError):
@@ -49,7 +42,7 @@ def request_features(features: str | None) -> frozenset[str]:
     over HTTP ("all" leaves them out; naming them is an error)."""
     names = parse_features(None if features in (None, "", "default") else features)
     if "crops" in names and "crops" in [f.strip() for f in str(features).split(",")]:
-        raise UploadError("the crops feature is not served over HTTP; use `facelens analyze --crops`", 422)
+        raise ApiError("the crops feature is not served over HTTP; use `facelens analyze --crops`", 422)
     return names - {"crops"}
 
 
@@ -148,10 +141,10 @@ class JobStore:
         """Check an uploaded video, then queue its analysis. The upload lives in a private temp
         folder that is removed when the job ends (or here, if the video is refused)."""
         if not data:
-            raise UploadError(f"{filename}: empty upload (0 bytes)", 400)
+            raise ApiError(f"{filename}: empty upload (0 bytes)", 400)
         suffix = Path(filename).suffix.lower()
         if suffix not in readers.VIDEO_EXTS:
-            raise UploadError(f"{filename}: not a video; expected one of {', '.join(sorted(readers.VIDEO_EXTS))}", 415)
+            raise ApiError(f"{filename}: not a video; expected one of {', '.join(sorted(readers.VIDEO_EXTS))}", 415)
         folder = Path(tempfile.mkdtemp(prefix="facelens-job-"))
         try:
             path = folder / f"upload{suffix}"
@@ -159,20 +152,20 @@ class JobStore:
             try:
                 info = readers.video_info(path)
             except InputError as exc:
-                raise UploadError(str(exc).replace(str(path), filename), 422) from None
+                raise ApiError(str(exc).replace(str(path), filename), 422) from None
             if info.frames <= 0 or info.width <= 0:
-                raise UploadError(f"{filename}: not a readable video (no frames)", 422)
+                raise ApiError(f"{filename}: not a readable video (no frames)", 422)
             if info.width * info.height > max_pixels:
-                raise UploadError(f"{filename}: {info.width}x{info.height} frames are over the {max_pixels:,}-pixel limit", 413)
+                raise ApiError(f"{filename}: {info.width}x{info.height} frames are over the {max_pixels:,}-pixel limit", 413)
             frames = math.ceil(info.frames / every)
             if frames > max_frames:
-                raise UploadError(f"{filename}: {frames} frames to analyse is over the limit of {max_frames}; "
+                raise ApiError(f"{filename}: {frames} frames to analyse is over the limit of {max_frames}; "
                                   f"raise `every` or trim the video", 413)
             with self._lock:
                 self._purge()
                 active = sum(j.status in ("queued", "running") for j in self._jobs.values())
                 if active >= self.max_active:
-                    raise UploadError(f"{active} video jobs are already waiting or running; try again later", 429)
+                    raise ApiError(f"{active} video jobs are already waiting or running; try again later", 429)
                 job = Job(uuid.uuid4().hex, filename, features, every, frames)
                 self._jobs[job.id] = job
         except BaseException:
@@ -221,14 +214,14 @@ class JobStore:
             self._purge()
             job = self._jobs.get(job_id)
         if job is None:
-            raise UploadError(f"no job {job_id!r}: unknown, or expired after {self.ttl_s:g} s", 404)
+            raise ApiError(f"no job {job_id!r}: unknown, or expired after {self.ttl_s:g} s", 404)
         return job
 
     def delete(self, job_id: str) -> None:
         """Forget a finished job and its results now."""
         job = self.get(job_id)
         if job.finished is None:
-            raise UploadError(f"job {job_id} is still {job.status}; delete it once it has ended", 409)
+            raise ApiError(f"job {job_id} is still {job.status}; delete it once it has ended", 409)
         with self._lock:
             self._jobs.pop(job_id, None)
 
