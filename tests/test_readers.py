@@ -1,6 +1,8 @@
 """Bad input gets a clear InputError naming the file; odd formats decode to RGB uint8."""
 
 import io
+import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -81,6 +83,29 @@ def test_list_inputs_recurses_and_keeps_named_files(tmp_path):
     (tmp_path / "a" / "notes.txt").write_text("skip me")
     found = readers.list_inputs([tmp_path / "a", tmp_path / "missing.png"])
     assert [p.name for p in found] == ["x.jpg", "y.mp4", "missing.png"]
+
+
+def test_fifos_and_broken_links_in_a_folder_get_error_rows(tmp_path):
+    from facelens import Analyzer
+
+    folder = tmp_path / "inbox"
+    folder.mkdir()
+    os.mkfifo(folder / "pipe.jpg")  # would block a reader that opened it
+    os.mkfifo(folder / "pipe.txt")  # not a media name: skipped like any other
+    (folder / "gone.png").symlink_to(tmp_path / "nowhere.png")
+    (folder / "loop.jpg").symlink_to(folder / "loop.jpg")
+    (folder / "clip.mp4").symlink_to(folder / "clip.mp4")
+    found = readers.list_inputs([folder])
+    assert [p.name for p in found] == ["clip.mp4", "gone.png", "loop.jpg", "pipe.jpg"]
+    errors = {Path(r.source).name: r.error for r in Analyzer("landmarks").iter(folder)}
+    assert errors == {
+        "clip.mp4": f"{folder / 'clip.mp4'}: cannot be opened (Too many levels of symbolic links)",
+        "gone.png": f"{folder / 'gone.png'}: dangling symbolic link",
+        "loop.jpg": f"{folder / 'loop.jpg'}: cannot be opened (Too many levels of symbolic links)",
+        "pipe.jpg": f"{folder / 'pipe.jpg'}: not a regular file (a FIFO, socket or device)",
+    }
+    with pytest.raises(InputError, match="is a folder"):
+        readers.read_image(folder)
 
 
 def test_video_frames_have_monotonic_timestamps():

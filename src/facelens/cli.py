@@ -44,7 +44,8 @@ def main(
 @app.command()
 def analyze(
     inputs: list[Path] = typer.Argument(..., help="Images, videos or folders (searched recursively)."),
-    output: Path = typer.Option(..., "--output", "-o", help="Output table: .csv, .parquet or .jsonl."),
+    output: Path = typer.Option(..., "--output", "-o",
+                                help="Output table: .csv, .parquet or .jsonl; missing folders on its path are created."),
     features: str = typer.Option("default", "--features", "-f", help=f"Comma list of: all, {', '.join(FEATURES)}."),
     crops: Optional[Path] = typer.Option(None, "--crops", help="Folder for 112x112 aligned face crops."),
     overlay: Optional[Path] = typer.Option(None, "--overlay", help="Folder for overlay images / videos."),

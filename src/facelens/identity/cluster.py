@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from facelens.identity.verify import THRESHOLD, FaceRows
+from facelens.io.writers import spreadsheet_text
 
 
 @dataclass
@@ -50,7 +51,8 @@ def cluster(embeddings: np.ndarray, threshold: float = THRESHOLD) -> Clusters:
 
 
 def write_csv(path: Path, rows: FaceRows, clusters: Clusters) -> None:
-    """file, frame, face_x, face_y, face_w, face_h, track_id, cluster, distance, whole_image."""
+    """file, frame, face_x, face_y, face_w, face_h, track_id, cluster, distance, whole_image; file
+    names `spreadsheet_text`."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", newline="") as fh:
         w = csv.writer(fh)
@@ -58,7 +60,7 @@ def write_csv(path: Path, rows: FaceRows, clusters: Clusters) -> None:
                     "whole_image"])
         for i in range(len(rows)):
             x1, y1, x2, y2 = (float(v) for v in rows.boxes[i])
-            w.writerow([rows.files[i], int(rows.frames[i]), f"{x1:.1f}", f"{y1:.1f}", f"{x2 - x1:.1f}",
+            w.writerow([spreadsheet_text(rows.files[i]), int(rows.frames[i]), f"{x1:.1f}", f"{y1:.1f}", f"{x2 - x1:.1f}",
                         f"{y2 - y1:.1f}", int(rows.track_ids[i]), int(clusters.labels[i]),
                         f"{clusters.distance[i]:.4f}", int(rows.whole_image[i])])
 

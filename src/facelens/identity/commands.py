@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Optional
 
@@ -107,7 +108,7 @@ def gallery_add(
     for p in problems[:20]:
         console.print(f"[yellow]{p}[/yellow]")
     try:
-        n = gallery.add(name, rows)
+        n = gallery.add(name, replace(rows, files=[str(Path(f).resolve()) for f in rows.files]))
     except FacelensError as exc:
         fail(str(exc), 2)
     if n == 0:

@@ -85,12 +85,15 @@ class Gallery:
         return self.table.count_rows()
 
     def add(self, name: str, rows: FaceRows) -> int:
-        """Add faces under `name`; returns the number of rows added. Builds the vector index when large."""
+        """Add faces under `name`; returns the number of rows added. Builds the vector index when large.
+
+        `rows.files` are stored as given, never looked up on disk (the CLI passes resolved paths,
+        the server an upload's display name)."""
         _check_name(name)
         if len(rows) == 0:
             return 0
         data = pa.table({
-            "name": [name] * len(rows), "file": [str(Path(f).resolve()) if Path(f).exists() else f for f in rows.files],
+            "name": [name] * len(rows), "file": list(rows.files),
             "frame": rows.frames.astype(np.int64), "track_id": rows.track_ids.astype(np.int64),
             "box": pa.FixedSizeListArray.from_arrays(pa.array(rows.boxes.reshape(-1), pa.float32()), 4),
             "model": [EMBEDDING_MODEL] * len(rows), "model_version": [embedding_version()] * len(rows),

@@ -5,7 +5,8 @@ from __future__ import annotations
 import io
 import logging
 import os
-from collections.abc import Iterable, Iterator
+import stat
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,21 +30,39 @@ def is_video(path: str | Path) -> bool:
 def list_inputs(inputs: Iterable[str | Path]) -> list[Path]:
     """Expand folders (recursively, sorted) into image and video files; named files are kept as given.
 
-    Files in folders with other extensions are skipped; a named path that does not exist is kept,
-    so that reading it records an error row for it.
+    Files in folders with other extensions are skipped. A named path that does not exist, and an
+    entry of a folder with a media extension that is no regular file (a FIFO, a dangling or looping
+    symbolic link), are kept, so that reading them records an error row for them.
     """
     out: list[Path] = []
     for item in inputs:
         p = Path(item)
         if p.is_dir():
             found = sorted(
-                f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_EXTS | VIDEO_EXTS
+                f for f in p.rglob("*") if f.suffix.lower() in IMAGE_EXTS | VIDEO_EXTS and not f.is_dir()
             )
             log.debug("%s: %d media files", p, len(found))
             out.extend(found)
         else:
             out.append(p)
     return out
+
+
+def check_file(path: str | Path) -> None:
+    """Raise `InputError` unless `path` is a regular, non-empty file (links followed), so that no
+    reader blocks on a FIFO or device."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise InputError(f"{path}: {'dangling symbolic link' if os.path.islink(path) else 'no such file'}") from None
+    except OSError as exc:  # e.g. a symbolic link loop
+        raise InputError(f"{path}: cannot be opened ({exc.strerror})") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise InputError(f"{path}: is a folder, not a file")
+    if not stat.S_ISREG(st.st_mode):
+        raise InputError(f"{path}: not a regular file (a FIFO, socket or device)")
+    if st.st_size == 0:
+        raise InputError(f"{path}: empty file")
 
 
 def _to_rgb8(img: Image.Image) -> np.ndarray:
@@ -60,22 +79,21 @@ def _to_rgb8(img: Image.Image) -> np.ndarray:
     return np.asarray(img.convert("RGB"))
 
 
-def read_image(source: str | Path | bytes) -> np.ndarray:
+def read_image(source: str | Path | bytes, formats: Sequence[str] | None = None) -> np.ndarray:
     """Decode an image file or its bytes to an (H, W, 3) RGB uint8 array, applying EXIF rotation.
 
-    Grayscale, palette, RGBA (composited on white) and 16-bit images are converted. Raises
-    `InputError` for missing, empty, truncated, oversized or non-image inputs.
+    Grayscale, palette, RGBA (composited on white) and 16-bit images are converted. `formats`
+    limits the decoders tried to those Pillow format names (default: every one Pillow has).
+    Raises `InputError` for missing, empty, truncated, oversized or non-image inputs.
     """
     name = "<bytes>" if isinstance(source, (bytes, bytearray)) else str(source)
     if not isinstance(source, (bytes, bytearray)):
-        if not os.path.exists(source):
-            raise InputError(f"{name}: no such file")
-        if os.path.getsize(source) == 0:
-            raise InputError(f"{name}: empty file")
+        check_file(source)
     elif len(source) == 0:
         raise InputError("empty image data")
     try:
-        with Image.open(io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source) as img:
+        with Image.open(io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source,
+                        formats=formats) as img:
             w, h = img.size
             if w * h > MAX_PIXELS:
                 raise InputError(f"{name}: {w}x{h} is over the {MAX_PIXELS:,}-pixel limit")
@@ -131,10 +149,7 @@ class VideoFrame:
 
 
 def open_video(path: str | Path) -> tuple[cv2.VideoCapture, VideoInfo]:
-    if not os.path.exists(path):
-        raise InputError(f"{path}: no such file")
-    if os.path.getsize(path) == 0:
-        raise InputError(f"{path}: empty file")
+    check_file(path)
     cap = cv2.VideoCapture(str(path))
     if not cap.isOpened():
         raise InputError(f"{path}: not a readable video")

@@ -4,11 +4,13 @@ that stops part-way keeps every row already written (Parquet: every finished row
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
@@ -16,6 +18,7 @@ from facelens.errors import SchemaError
 from facelens.faces import FrameResult
 from facelens.schema import to_arrow, to_pyfeat
 
+FORMULA_START = r"^[=+\-@\t\r]"  # what a spreadsheet may take for the start of a formula
 FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 
 
@@ -26,11 +29,32 @@ def format_of(path: str | Path) -> str:
     return FORMATS[suffix]
 
 
+def spreadsheet_safe(table: pa.Table) -> pa.Table:
+    """`table` with a `'` put before every text cell that starts with =, +, -, @, tab or carriage
+    return, so that a spreadsheet opening the CSV shows the text instead of running a formula
+    (a file named `=HYPERLINK(...).jpg`). Numbers are left alone."""
+    for i, field in enumerate(table.schema):
+        if not (pa.types.is_string(field.type) or pa.types.is_large_string(field.type)):
+            continue
+        column = table.column(i)
+        risky = pc.match_substring_regex(column, FORMULA_START)
+        if pc.any(risky).as_py():
+            quoted = pc.binary_join_element_wise("'", column, "")
+            table = table.set_column(i, field, pc.if_else(risky, quoted, column))
+    return table
+
+
+def spreadsheet_text(text: str) -> str:
+    """One text cell made safe as `spreadsheet_safe` does for a table's columns."""
+    return "'" + text if re.match(FORMULA_START, text) else text
+
+
 def row_bytes(table: pa.Table, fmt: str, header: bool) -> bytes:
-    """The rows of `table` as CSV (with a header line if asked) or JSON Lines bytes."""
+    """The rows of `table` as CSV (with a header line if asked; text cells `spreadsheet_safe`) or
+    JSON Lines bytes."""
     if fmt == "csv":
         sink = pa.BufferOutputStream()
-        pacsv.write_csv(table, sink, pacsv.WriteOptions(include_header=header))
+        pacsv.write_csv(spreadsheet_safe(table), sink, pacsv.WriteOptions(include_header=header))
         return sink.getvalue().to_pybytes()
     return "".join(json.dumps(row) + "\n" for row in table.to_pylist()).encode()
 

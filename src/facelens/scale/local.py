@@ -9,9 +9,15 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import multiprocessing.util
 import os
+import select
+import shutil
+import signal
+import threading
+import time
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
@@ -67,11 +73,41 @@ def _error_rows(analyzer: Analyzer, name: str, message: str, vectors: bool, sche
 _WORKER: dict[str, object] = {}
 
 
-def _init_worker(analyzer: Analyzer, vectors: bool, schema: str) -> None:
+def _init_worker(analyzer: Analyzer, vectors: bool, schema: str, parent: int, parent_tmp: str | None) -> None:
     import cv2
 
     cv2.setNumThreads(1)  # one core per worker: the pool is the parallelism
+    threading.Thread(target=_exit_with, args=(parent, parent_tmp), name="facelens-parent-watch", daemon=True).start()
     _WORKER.update(analyzer=analyzer, vectors=vectors, schema=schema)
+
+
+def _exit_with(parent: int, parent_tmp: str | None) -> None:
+    """End this worker once process `parent` (the run) has ended, even by SIGKILL, and remove the
+    `pymp-*` folder multiprocessing made for it, which it could not remove itself.
+
+    A worker's OS parent is the forkserver, which lives as long as any worker does, so a parent-death
+    signal would never fire: the run's own pid is watched instead (a pidfd on Linux, else polled).
+    """
+    try:
+        select.select([os.pidfd_open(parent)], [], [])
+    except ProcessLookupError:
+        pass  # gone already
+    except (AttributeError, OSError):  # no pidfd here
+        while _alive(parent):
+            time.sleep(1.0)
+    if parent_tmp:
+        shutil.rmtree(parent_tmp, ignore_errors=True)
+    os._exit(1)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _ready() -> bool:
@@ -121,8 +157,11 @@ def _pool_pass(analyzer: Analyzer, todo: deque[tuple[str, int]], workers: int, v
     back on `todo` (or becomes an error row once it has been in flight in `MAX_ATTEMPTS` broken
     pools) and the caller starts a fresh pool."""
     pending: dict[Future, tuple[str, int]] = {}
+    tmp = multiprocessing.util.get_temp_dir()  # holds the forkserver's socket
     pool = ProcessPoolExecutor(workers, mp_context=_context(), initializer=_init_worker,
-                               initargs=(analyzer, vectors, schema))
+                               initargs=(analyzer, vectors, schema, os.getpid(),
+                                         tmp if Path(tmp).name.startswith("pymp-") else None))
+    restore = _exit_on_sigterm()
     try:
         try:
             pool.submit(_ready).result()
@@ -152,5 +191,25 @@ def _pool_pass(analyzer: Analyzer, todo: deque[tuple[str, int]], workers: int, v
             else:
                 log.warning("%s: worker process died; retrying", path)
                 todo.appendleft((path, attempts + 1))
+    except BaseException:  # SIGTERM, Ctrl-C, or the caller stopped early: nobody waits for the files in flight
+        for process in list((pool._processes or {}).values()):  # no public way before Python 3.14
+            process.terminate()
+        raise
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
+        restore()
+
+
+def _exit_on_sigterm() -> Callable[[], None]:
+    """Make SIGTERM raise `SystemExit(143)` in the main thread, so the run stops as on Ctrl-C: the
+    workers are ended and the output closed (and resumable). Left alone where a handler is already
+    set or off the main thread. Returns the function that puts the previous handler back."""
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        return lambda: None
+
+    def stop(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
+    return lambda: signal.signal(signal.SIGTERM, signal.SIG_DFL)

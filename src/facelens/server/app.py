@@ -21,7 +21,7 @@ from facelens import __version__
 from facelens.errors import FacelensError
 from facelens.features import DEFAULT_FEATURES
 from facelens.server.errors import ApiError
-from facelens.server.middleware import BodyLimit
+from facelens.server.middleware import ApiKey, BodyLimit, InternalErrors
 from facelens.server.routes import build_router
 from facelens.server.service import Service
 from facelens.server.settings import Settings
@@ -52,7 +52,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                               "from images and videos. Columns follow `facelens analyze`.")
     app.include_router(build_router())
     too_large = f"request body over the {settings.max_upload_mb:g} MB upload limit (FACELENS_MAX_UPLOAD_MB)"
+    app.add_middleware(InternalErrors)  # each one added wraps those before it
     app.add_middleware(BodyLimit, limit=settings.max_upload_bytes, message=too_large)
+    app.add_middleware(ApiKey, key=settings.api_key)
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:
@@ -65,11 +67,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
-
-    @app.exception_handler(Exception)
-    async def internal_error(request: Request, exc: Exception) -> JSONResponse:
-        log.error("%s %s failed: %s", request.method, request.url.path, exc.__class__.__name__)
-        return JSONResponse({"detail": f"internal error ({exc.__class__.__name__}); the server is still up"}, status_code=500)
 
     @app.get("/", include_in_schema=False)
     async def index() -> FileResponse:

@@ -103,7 +103,8 @@ class Job:
     file: str
     features: frozenset[str]
     every: int
-    frames_total: int
+    frames_total: int  # frames to analyse, as the container declares them
+    max_frames: int  # the limit, enforced on the frames decoded (a header may understate them)
     status: str = "queued"
     frames_done: int = 0
     error: str | None = None
@@ -166,7 +167,7 @@ class JobStore:
                 active = sum(j.status in ("queued", "running") for j in self._jobs.values())
                 if active >= self.max_active:
                     raise ApiError(f"{active} video jobs are already waiting or running; try again later", 429)
-                job = Job(uuid.uuid4().hex, filename, features, every, frames)
+                job = Job(uuid.uuid4().hex, filename, features, every, frames, max_frames)
                 self._jobs[job.id] = job
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
@@ -184,6 +185,9 @@ class JobStore:
                 for result in analyzer.video(path, every=job.every):
                     if self._stop.is_set():
                         raise InputError("the server stopped while this job ran")
+                    if job.frames_done >= job.max_frames:
+                        raise InputError(f"{job.file}: more than {job.max_frames} frames to analyse (the file "
+                                         f"declared {job.frames_total}); over the limit, stopped")
                     error = result.error.replace(str(path), job.file) if result.error else None
                     job.results.append(replace(result, source=job.file, error=error))
                     job.frames_done += 1

@@ -7,7 +7,9 @@ import base64
 import io
 import json
 import math
+import re
 import tempfile
+import unicodedata
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,10 @@ from facelens.server.errors import ApiError
 from facelens.server.jobs import Job
 
 OVERLAY_MAX_SIDE = 1600
+# The only decoders an upload reaches (Pillow format names; JPEG includes multi-picture JPEG).
+# Multi-page TIFF and animated GIF give their first frame.
+UPLOAD_FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "TIFF", "GIF")
+UPLOAD_FORMAT_NAMES = "JPEG, PNG, WebP, BMP, TIFF or GIF"
 
 
 def json_rows(table: pa.Table) -> list[dict[str, Any]]:
@@ -41,20 +47,21 @@ def json_rows(table: pa.Table) -> list[dict[str, Any]]:
 
 
 def decode_image(data: bytes, name: str, max_pixels: int) -> np.ndarray:
-    """An upload to RGB: 400 empty, 415 not an image, 413 too many pixels, 422 corrupt."""
+    """An upload to RGB with only the `UPLOAD_FORMATS` decoders: 400 empty, 415 not one of them,
+    413 too many pixels, 422 corrupt."""
     if not data:
         raise ApiError(f"{name}: empty upload (0 bytes)", 400)
     try:
-        with Image.open(io.BytesIO(data)) as img:
+        with Image.open(io.BytesIO(data), formats=UPLOAD_FORMATS) as img:
             w, h = img.size
     except Image.DecompressionBombError:
         raise ApiError(f"{name}: image is over the {max_pixels:,}-pixel limit", 413) from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
-        raise ApiError(f"{name}: not an image in a format facelens reads (JPEG, PNG, WebP, TIFF, BMP, GIF...)", 415) from None
+        raise ApiError(f"{name}: not an image in a format the server accepts ({UPLOAD_FORMAT_NAMES})", 415) from None
     if w * h > max_pixels:
         raise ApiError(f"{name}: {w}x{h} image is over the {max_pixels:,}-pixel limit", 413)
     try:
-        return readers.read_image(data)
+        return readers.read_image(data, formats=UPLOAD_FORMATS)
     except InputError as exc:
         raise ApiError(str(exc).replace("<bytes>", name), 422) from None
 
@@ -64,9 +71,11 @@ def overlay_data_url(rgb: np.ndarray, faces: Faces, mesh: bool) -> str:
     from facelens.io.overlay import draw
 
     drawn = draw(rgb, faces, mesh=mesh)
-    scale = OVERLAY_MAX_SIDE / max(drawn.shape[:2])
-    if scale < 1:
-        drawn = cv2.resize(drawn, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    h, w = drawn.shape[:2]
+    scale = OVERLAY_MAX_SIDE / max(h, w)
+    if scale < 1:  # each side at least 1 px, so a 39999x1 strip still shrinks
+        size = (max(1, round(w * scale)), max(1, round(h * scale)))
+        drawn = cv2.resize(drawn, size, interpolation=cv2.INTER_AREA)
     ok, jpeg = cv2.imencode(".jpg", np.ascontiguousarray(drawn[..., ::-1]), [cv2.IMWRITE_JPEG_QUALITY, 88])
     if not ok:
         raise FacelensError("could not encode the overlay image")
@@ -78,7 +87,14 @@ def box_list(box: np.ndarray) -> list[float]:
 
 
 def upload_name(file: UploadFile, default: str) -> str:
-    return Path(file.filename or "").name or default
+    """An upload's display name: the last part of its file name after any / or \\, without control
+    characters, at most 255 characters. Never looked up as a path."""
+    name = re.split(r"[/\\]", file.filename or "")[-1]
+    name = "".join(c for c in name if unicodedata.category(c)[0] != "C").strip()
+    if len(name) > 255:
+        suffix = Path(name).suffix[:16]
+        name = name[:255 - len(suffix)] + suffix
+    return default if name in ("", ".", "..") else name
 
 
 def table_bytes(job: Job, fmt: str) -> bytes:

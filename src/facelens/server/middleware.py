@@ -1,11 +1,17 @@
-"""ASGI middleware of the server: limits enforced before a route reads the request."""
+"""ASGI middleware of the server: the API key and body limit enforced before a route reads the
+request, and unexpected errors answered without dropping the connection."""
 
 from __future__ import annotations
+
+import logging
+import secrets
 
 from fastapi.exceptions import HTTPException
 from fastapi.responses import JSONResponse
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+log = logging.getLogger(__name__)
 
 
 class BodyLimit:
@@ -34,3 +40,47 @@ class BodyLimit:
             return message
 
         await self.app(scope, counted, send)
+
+
+class ApiKey:
+    """ASGI middleware: 401 for /api requests without the key in the X-API-Key header, checked in
+    constant time before anything reads the body (when a key is set)."""
+
+    def __init__(self, app: ASGIApp, key: str | None) -> None:
+        self.app, self.key = app, key
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.key and scope["type"] == "http" and scope["path"].startswith("/api/"):
+            given = Headers(scope=scope).get("x-api-key", "")
+            if not secrets.compare_digest(given.encode(), self.key.encode()):
+                await JSONResponse({"detail": "missing or wrong X-API-Key header"}, status_code=401)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+class InternalErrors:
+    """ASGI middleware: an unexpected exception becomes a JSON 500 naming only its class, and is
+    not re-raised, so the server keeps the connection (Starlette's own handler re-raises, and
+    uvicorn then closes the connection under the next request)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracked)
+        except Exception as exc:
+            log.error("%s %s failed: %s", scope.get("method"), scope["path"], exc.__class__.__name__)
+            if not started:
+                detail = f"internal error ({exc.__class__.__name__}); the server is still up"
+                await JSONResponse({"detail": detail}, status_code=500)(scope, receive, send)

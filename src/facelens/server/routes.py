@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import re
-import secrets
 from pathlib import Path
 from typing import Any, Literal
 
 import anyio
-from fastapi import APIRouter, Depends, File, Query, Request, Security, UploadFile
-from fastapi.exceptions import HTTPException
+from fastapi import APIRouter, File, Query, Request, Security, UploadFile
 from fastapi.responses import Response
 from fastapi.security import APIKeyHeader
 
@@ -18,11 +16,12 @@ from facelens.features import DEFAULT_FEATURES
 from facelens.models.runtime import manifest
 from facelens.server.errors import ApiError
 from facelens.server.jobs import request_features
-from facelens.server.media import table_bytes, upload_name
+from facelens.server.media import UPLOAD_FORMAT_NAMES, table_bytes, upload_name
 from facelens.server.schemas import (ERRORS, AnalyzeResult, GalleryChange, GalleryHits, GalleryNames, Health, JobInfo,
                                      ModelInfo, VerifyResult)
 from facelens.server.service import Service
 
+# Declares the header in the OpenAPI document; `middleware.ApiKey` checks it before the body is read.
 api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="Needed when FACELENS_API_KEY is set.")
 
 
@@ -30,19 +29,13 @@ def service(request: Request) -> Service:
     return request.app.state.service
 
 
-def require_key(request: Request, key: str | None = Security(api_key_header)) -> None:
-    expected = service(request).settings.api_key
-    if expected and not (key and secrets.compare_digest(key.encode(), expected.encode())):
-        raise HTTPException(401, "missing or wrong X-API-Key header")
-
-
 def build_router() -> APIRouter:
-    router = APIRouter(prefix="/api/v1", dependencies=[Depends(require_key)], responses=ERRORS)
+    router = APIRouter(prefix="/api/v1", dependencies=[Security(api_key_header)], responses=ERRORS)
 
     @router.post("/analyze", response_model=AnalyzeResult, summary="Analyse one image")
     async def analyze(
         request: Request,
-        file: UploadFile = File(..., description="An image: JPEG, PNG, WebP, TIFF, BMP or GIF."),
+        file: UploadFile = File(..., description=f"An image: {UPLOAD_FORMAT_NAMES}."),
         features: str = Query("default", description="Comma list as for `facelens analyze --features`, or all."),
         vectors: bool = Query(False, description="Also return the embedding / mesh vectors."),
         overlay: bool = Query(False, description="Also return the picture with the faces drawn, as a JPEG data URL."),
@@ -103,8 +96,8 @@ def build_router() -> APIRouter:
     @router.post("/verify", response_model=VerifyResult, summary="Are two faces the same person?")
     async def verify(
         request: Request,
-        a: UploadFile = File(..., description="First image."),
-        b: UploadFile = File(..., description="Second image."),
+        a: UploadFile = File(..., description=f"First image ({UPLOAD_FORMAT_NAMES})."),
+        b: UploadFile = File(..., description=f"Second image ({UPLOAD_FORMAT_NAMES})."),
     ) -> dict[str, Any]:
         """As `facelens verify`: Euclidean distance between dlib ResNet embeddings of the closest pair
         of faces, `same` under 0.6 (the threshold dlib documents for this network). An image with no
@@ -121,7 +114,7 @@ def build_router() -> APIRouter:
 
     @router.post("/gallery/people/{name}", response_model=GalleryChange, summary="Add a face to the gallery")
     async def gallery_add(
-        request: Request, name: str, file: UploadFile = File(..., description="An image; its largest face is added."),
+        request: Request, name: str, file: UploadFile = File(..., description=f"An image ({UPLOAD_FORMAT_NAMES}); its largest face is added."),
         whole_if_none: bool = Query(False, description="With no face detected, add the whole image as one face."),
     ) -> dict[str, Any]:
         svc = service(request)
@@ -136,7 +129,7 @@ def build_router() -> APIRouter:
 
     @router.post("/gallery/search", response_model=list[GalleryHits], summary="Who is in this image?")
     async def gallery_search(
-        request: Request, file: UploadFile = File(..., description="An image."),
+        request: Request, file: UploadFile = File(..., description=f"An image ({UPLOAD_FORMAT_NAMES})."),
         k: int = Query(5, ge=1, le=100, description="Matches per face."),
         whole_if_none: bool = Query(False, description="With no face detected, search with the whole image."),
     ) -> list[dict[str, Any]]:

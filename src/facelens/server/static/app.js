@@ -394,33 +394,44 @@ for (const slot of ["a", "b"]) {
     if (!ev.target.files.length) return;
     chosen[slot] = ev.target.files[0];
     $("compare-result").hidden = true;
-    showChoice(slot, null).catch((e) => setVerdict(e.message));
+    showChoice(slot, null).catch((e) => setVerdict("", e.message));
     $("compare-run").disabled = !(chosen.a && chosen.b);
   });
 }
 
-function setVerdict(html, kind = "") {
+// The verdict is built from nodes; text (an error naming the file, say) is never parsed as HTML.
+function setVerdict(kind, ...parts) {
   const box = $("compare-result");
   box.className = `card verdict ${kind}`;
-  box.innerHTML = html;
+  box.replaceChildren(...parts);
   box.hidden = false;
 }
 
+function element(tag, className, ...children) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  node.append(...children);
+  return node;
+}
+
 $("compare-run").addEventListener("click", async () => {
-  setVerdict("Comparing…");
+  setVerdict("", "Comparing…");
   try {
     const r = await (await api("/verify", upload({ a: chosen.a, b: chosen.b }))).json();
     await showChoice("a", r.boxes[0]);
     await showChoice("b", r.boxes[1]);
-    const fill = Math.min(100, (r.distance / (2 * r.threshold)) * 100);
-    setVerdict(
-      `<strong>${r.same ? "Same person" : "Different people"}</strong> — distance ${r.distance.toFixed(3)} ` +
-      `(same under ${r.threshold})<div class="meter"><div class="fill" style="width:${fill}%;background:${r.same ? "#1e9e5a" : "#d64545"}"></div>` +
-      `<div class="threshold" style="left:50%"></div></div>` +
-      `<small>Closest pair of faces; faces found: ${r.faces_found.join(" and ")}` +
-      `${r.whole_image.some((w) => w) ? " (no face detected: the whole photo was used)" : ""}.</small>`,
-      r.same ? "same" : "different");
+    const fill = element("div", "fill");
+    fill.style.width = `${Math.min(100, (r.distance / (2 * r.threshold)) * 100)}%`;
+    fill.style.background = r.same ? "#1e9e5a" : "#d64545";
+    const threshold = element("div", "threshold");
+    threshold.style.left = "50%";
+    const whole = r.whole_image.some((w) => w) ? " (no face detected: the whole photo was used)" : "";
+    setVerdict(r.same ? "same" : "different",
+      element("strong", "", r.same ? "Same person" : "Different people"),
+      ` — distance ${r.distance.toFixed(3)} (same under ${r.threshold})`,
+      element("div", "meter", fill, threshold),
+      element("small", "", `Closest pair of faces; faces found: ${r.faces_found.join(" and ")}${whole}.`));
   } catch (e) {
-    setVerdict(e.message, "different");
+    setVerdict("different", e.message);
   }
 });
