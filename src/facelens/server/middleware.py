@@ -53,7 +53,8 @@ class ApiKey:
         if self.key and scope["type"] == "http" and scope["path"].startswith("/api/"):
             given = Headers(scope=scope).get("x-api-key", "")
             if not secrets.compare_digest(given.encode(), self.key.encode()):
-                await JSONResponse({"detail": "missing or wrong X-API-Key header"}, status_code=401)(scope, receive, send)
+                refused = JSONResponse({"detail": "missing or wrong X-API-Key header"}, status_code=401)
+                await refused(scope, receive, send)
                 return
         await self.app(scope, receive, send)
 

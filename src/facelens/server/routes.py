@@ -114,7 +114,8 @@ def build_router() -> APIRouter:
 
     @router.post("/gallery/people/{name}", response_model=GalleryChange, summary="Add a face to the gallery")
     async def gallery_add(
-        request: Request, name: str, file: UploadFile = File(..., description=f"An image ({UPLOAD_FORMAT_NAMES}); its largest face is added."),
+        request: Request, name: str,
+        file: UploadFile = File(..., description=f"An image ({UPLOAD_FORMAT_NAMES}); its largest face is added."),
         whole_if_none: bool = Query(False, description="With no face detected, add the whole image as one face."),
     ) -> dict[str, Any]:
         svc = service(request)
