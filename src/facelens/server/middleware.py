@@ -42,17 +42,22 @@ class BodyLimit:
         await self.app(scope, counted, send)
 
 
+def key_matches(expected: str | None, given: str | None) -> bool:
+    """True when no key is set, or `given` is it (compared in constant time)."""
+    return not expected or (given is not None and secrets.compare_digest(given.encode(), expected.encode()))
+
+
 class ApiKey:
-    """ASGI middleware: 401 for /api requests without the key in the X-API-Key header, checked in
-    constant time before anything reads the body (when a key is set)."""
+    """ASGI middleware: 401 for /api requests without the key in the X-API-Key header, before
+    anything reads the body (when a key is set). The routes check it again (`routes.require_key`),
+    whatever path prefix the app is served under."""
 
     def __init__(self, app: ASGIApp, key: str | None) -> None:
         self.app, self.key = app, key
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self.key and scope["type"] == "http" and scope["path"].startswith("/api/"):
-            given = Headers(scope=scope).get("x-api-key", "")
-            if not secrets.compare_digest(given.encode(), self.key.encode()):
+            if not key_matches(self.key, Headers(scope=scope).get("x-api-key")):
                 refused = JSONResponse({"detail": "missing or wrong X-API-Key header"}, status_code=401)
                 await refused(scope, receive, send)
                 return

@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 import anyio
-from fastapi import APIRouter, File, Query, Request, Security, UploadFile
+from fastapi import APIRouter, Depends, File, Query, Request, Security, UploadFile
+from fastapi.exceptions import HTTPException
 from fastapi.responses import Response
 from fastapi.security import APIKeyHeader
 
@@ -17,11 +18,11 @@ from facelens.models.runtime import manifest
 from facelens.server.errors import ApiError
 from facelens.server.jobs import request_features
 from facelens.server.media import UPLOAD_FORMAT_NAMES, table_bytes, upload_name
+from facelens.server.middleware import key_matches
 from facelens.server.schemas import (ERRORS, AnalyzeResult, GalleryChange, GalleryHits, GalleryNames, Health, JobInfo,
                                      ModelInfo, VerifyResult)
 from facelens.server.service import Service
 
-# Declares the header in the OpenAPI document; `middleware.ApiKey` checks it before the body is read.
 api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="Needed when FACELENS_API_KEY is set.")
 
 
@@ -29,8 +30,14 @@ def service(request: Request) -> Service:
     return request.app.state.service
 
 
+def require_key(request: Request, key: str | None = Security(api_key_header)) -> None:
+    """The API key check of every route (`middleware.ApiKey` makes it before the body is read)."""
+    if not key_matches(service(request).settings.api_key, key):
+        raise HTTPException(401, "missing or wrong X-API-Key header")
+
+
 def build_router() -> APIRouter:
-    router = APIRouter(prefix="/api/v1", dependencies=[Security(api_key_header)], responses=ERRORS)
+    router = APIRouter(prefix="/api/v1", dependencies=[Depends(require_key)], responses=ERRORS)
 
     @router.post("/analyze", response_model=AnalyzeResult, summary="Analyse one image")
     async def analyze(
