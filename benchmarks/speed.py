@@ -46,18 +46,23 @@ def main() -> None:
     assert len(faces) == 1, f"expected one face in {args.image}, found {len(faces)}"
     det = a.detector(rgb)
     roi = fm.roi_from_detection(det.boxes[0], det.keypoints[0])
+    v2 = Analyzer("landmarks", mesh="v2")
     m468, _ = a.mesh_model(rgb, roi)
     mesh = faces.mesh
     R, T = geometry.head_pose(mesh, rgb.shape[1::-1])
+    shapes = faces.blendshapes
     r = args.repeat
     stages = {
         "detect (BlazeFace full range)": timed(lambda: a.detector(rgb), r),
         "mesh, 2 passes": timed(lambda: a.mesh_from_rois(rgb, [roi], refine=True), r) - timed(lambda: a.iris_model(rgb, m468), r),
         "irises": timed(lambda: a.iris_model(rgb, m468), r),
+        "blendshapes (Face Mesh V2 pass + blendshape model)": timed(lambda: a.blendshapes(rgb, mesh), r),
+        "blendshape model alone": timed(lambda: a.blendshape_model(mesh), r),
+        "--mesh v2: Face Mesh V2, 2 passes (478 points)": timed(lambda: v2.mesh_from_rois(rgb, [roi], refine=True), r),
         "68/5 points": timed(lambda: (geometry.landmarks68(mesh), geometry.landmarks5(mesh)), r),
         "head pose": timed(lambda: geometry.head_pose(mesh, rgb.shape[1::-1]), r),
         "gaze": timed(lambda: geometry.gaze(mesh, R, T), r),
-        "action units": timed(lambda: geometry.action_units(mesh, R, T), r),
+        "action units (from blendshapes + geometry)": timed(lambda: geometry.action_units(shapes, mesh, R, T), r),
         "quality": timed(lambda: geometry.quality(rgb, faces.boxes, mesh, R, faces.scores, T), r),
         "aligned crop": timed(lambda: geometry.align(rgb, faces.landmarks5), r),
         "emotion": timed(lambda: a.emotion_model(rgb, faces.boxes), r),
@@ -70,7 +75,8 @@ def main() -> None:
         "all features": timed(lambda: a.faces(rgb), max(5, r // 3)),
     }
     width = max(map(len, list(stages) + list(totals)))
-    print(f"{args.image.name} at {rgb.shape[1]}x{rgb.shape[0]}, 1 face, {os.cpu_count()} cores, {platform.processor() or platform.machine()}")
+    print(f"{args.image.name} at {rgb.shape[1]}x{rgb.shape[0]}, 1 face, {os.cpu_count()} cores, "
+          f"{platform.processor() or platform.machine()}, load average {os.getloadavg()[0]:.1f}")
     for name, ms in stages.items():
         print(f"  {name:<{width}} {ms:7.2f} ms")
     for name, ms in totals.items():
@@ -78,6 +84,7 @@ def main() -> None:
     out = ROOT / "benchmarks" / "results" / "speed.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"image": args.image.name, "size": list(rgb.shape[1::-1]), "cores": os.cpu_count(),
+                               "load_average": os.getloadavg()[0],
                                "stages_ms": stages, "totals_ms": totals, "facelens": facelens.__version__}, indent=2))
     print(f"wrote {out}")
 

@@ -10,8 +10,10 @@ os.wait4) is its own. facelens FPS counts the whole per-frame loop, decoding inc
 reader thread), after the models are loaded; the load time is reported apart. The peers get
 their frames decoded in advance (decoding is not counted for them), and run on the first
 `--peer-frames` frames only, because they are slow. The floor is the sum of the bare model calls
-facelens makes on the same frames (detector every K frames, mesh and irises every frame, plus
-the emotion and age/gender heads and one identity embedding for the full configuration),
+facelens makes on the same frames (detector every K frames, mesh (and, with mesh v1, irises)
+every frame, plus the blendshapes (a Face Mesh V2 pass and the blendshape model), emotion and
+age/gender heads and one identity embedding for the
+full configuration),
 without decoding, cropping bookkeeping, geometry or tracking.
 """
 
@@ -48,15 +50,15 @@ def frames(video: Path, limit: int | None = None) -> list[Any]:
     return out
 
 
-def child_facelens(video: Path, features: str) -> dict[str, Any]:
+def child_facelens(video: Path, features: str, mesh: str = "v2") -> dict[str, Any]:
     from facelens import Analyzer
     from facelens.io import readers
     from facelens.track import MeshTracker, track_video
 
     t0 = time.perf_counter()
-    a = Analyzer(features)
+    a = Analyzer(features, mesh=mesh)
     first = frames(video, 1)[0]
-    a.faces(first)  # loads the detector, mesh, iris and the requested heads
+    a.faces(first)  # loads the detector, mesh and the requested heads
     if "identity" in a.features:
         a.embedder(first, a.faces(first).boxes)
     load = time.perf_counter() - t0
@@ -132,8 +134,10 @@ def child_floor(video: Path, features: str, k: int) -> dict[str, Any]:
             if mesh is None:
                 mesh, _ = a.mesh_model(rgb, fm.roi_from_detection(det.boxes[0], det.keypoints[0]))
         mesh, _ = timed(a.mesh_model, rgb, fm.roi_from_mesh(mesh))
-        full = np.concatenate([mesh, timed(a.iris_model, rgb, mesh)])[None]
+        full = (mesh if a.mesh_kind == "v2" else np.concatenate([mesh, timed(a.iris_model, rgb, mesh)]))[None]
         box = box_from_mesh(full)
+        if a.features & {"aus", "blendshapes"}:
+            timed(a.blendshapes, rgb, full)
         if "emotion" in a.features:
             timed(a.emotion_model, rgb, box)
         if "age_gender" in a.features:

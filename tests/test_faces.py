@@ -36,6 +36,7 @@ def test_feature_parsing():
     assert parse_features(None) == frozenset(DEFAULT_FEATURES)
     assert "crops" in parse_features("all")
     assert parse_features("pose, emotion") == {"pose", "emotion"}
+    assert parse_features("default,blendshapes") == frozenset(DEFAULT_FEATURES) | {"blendshapes"}
     with pytest.raises(FeatureError, match="unknown feature.*bogus"):
         parse_features("pose,bogus")
 

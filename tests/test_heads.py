@@ -90,7 +90,11 @@ def test_only_requested_models_load():
     analyzer.faces(load_rgb(data_path("misc", "astronaut.png")))
     loaded = set(analyzer.__dict__)
     assert {"detector", "mesh_model", "iris_model"} <= loaded
-    assert not loaded & {"emotion_model", "embedder", "age_gender_model", "dlib68"}
+    assert not loaded & {"blendshape_mesh_model", "blendshape_model", "emotion_model", "embedder", "age_gender_model",
+                         "dlib68"}
+    v2 = Analyzer("landmarks", mesh="v2")
+    v2.faces(load_rgb(data_path("misc", "astronaut.png")))
+    assert "mesh_model" in v2.__dict__ and "iris_model" not in v2.__dict__
 
 
 def test_fields_not_asked_for_are_none():

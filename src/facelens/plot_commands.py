@@ -22,7 +22,7 @@ def plot(
     output: Path = typer.Option(Path("timeline.png"), "--output", "-o", help="Image to write (.png, .svg, .pdf)."),
     max_tracks: Optional[int] = typer.Option(MAX_TRACKS, "--max-tracks", min=1, help="Plot the N longest tracks."),
 ) -> None:
-    """Per-track timelines of emotion probabilities, head pose and AU estimates over time."""
+    """Per-track timelines of emotion probabilities, head pose, AU estimates and blendshapes over time."""
     from facelens.video import read_table
 
     try:

@@ -14,6 +14,7 @@ import pyarrow as pa
 
 from facelens.faces import EMOTIONS, FrameResult
 from facelens.geometry.au import AU_NAMES
+from facelens.models.blendshapes import BLENDSHAPE_COLUMNS, blendshape_index
 
 VECTOR_COLUMNS = ("embedding", "mesh")
 
@@ -31,6 +32,8 @@ def columns(features: Iterable[str]) -> list[str]:
         cols += [f"gaze_{e}_{a}" for e in (0, 1) for a in "xyz"] + ["gaze_angle_x", "gaze_angle_y"]
     if "aus" in f:
         cols += [f"{name}_r" for name in AU_NAMES]
+    if "blendshapes" in f:
+        cols += list(BLENDSHAPE_COLUMNS)
     if "emotion" in f:
         cols += ["emotion"] + [f"emotion_{e}" for e in EMOTIONS]
     if "age_gender" in f:
@@ -70,6 +73,9 @@ def _face_block(r: FrameResult, features: set[str]) -> dict[str, np.ndarray | li
     if "aus" in features and fc.aus is not None:
         for i, name in enumerate(AU_NAMES):
             out[f"{name}_r"] = fc.aus[:, i]
+    if "blendshapes" in features and fc.blendshapes is not None:
+        for name in BLENDSHAPE_COLUMNS:
+            out[name] = fc.blendshapes[:, blendshape_index(name)]
     if "emotion" in features and fc.emotion is not None:
         out["emotion"] = fc.emotion_label
         for i, e in enumerate(EMOTIONS):

@@ -53,6 +53,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np
 
+from facelens.calibrate import TrackFilter
 from facelens.errors import FeatureError
 from facelens.faces import Faces, FrameResult
 from facelens.io import readers
@@ -338,13 +339,14 @@ def video_frames(pipeline: Pipeline, path: str | Path, every: int = 1, start: fl
     """
     info = readers.video_info(path)
     tracker = MeshTracker(pipeline, options)
+    expression = TrackFilter(pipeline.calibrate, pipeline.smooth)  # per-track calibration/smoothing
     held = HoldBack(tracker)
     last = -1
     frames = 0
     for frame in prefetch(readers.read_video(path, every=every, start=start, end=end)):
         last = frame.index
         frames += 1
-        faces = tracker.step(frame.rgb, frame.index)
+        faces = expression(tracker.step(frame.rgb, frame.index), frame.timestamp)
         yield from held.push(FrameResult(str(path), faces, frame.index, frame.timestamp, info.width, info.height), frame.rgb)
     yield from held.flush()
     log.debug("%s: %d frames, detector ran on %d, %d tracks", path, frames, tracker.detections, tracker.next_id)

@@ -1,9 +1,40 @@
-"""Facial action unit intensity *estimates* from mesh geometry (no learned AU model exists here).
+"""Facial action unit intensity *estimates*, on OpenFace's 0-5 scale; not FACS-coded intensities.
 
-Each face's mesh is pose-normalised: centred on the rigid vertices of `pose.RIGID`, turned back by
-the head rotation, and scaled to millimetres by the 3-D eye-centre distance (63 mm). A handful of
-distances are then compared with their value on neutral faces, and each difference becomes an
-intensity on OpenFace's 0-5 scale: clip(difference / unit, 0, 5). y points down in the head frame.
+Most AUs come from MediaPipe's learned blendshapes (`facelens.models.blendshapes`): the AU is 5x
+the blendshape score, averaged over the left and right blendshape where there are two. Blendshape
+scores are learned from images; the mapping to FACS follows the usual ARKit-to-FACS
+correspondence and was not fitted to FACS-coded data (none is available here), so these remain
+estimates of the same movement, not a coder's intensity.
+
+| AU   | name                 | source    | from                                              |
+|------|----------------------|-----------|---------------------------------------------------|
+| AU01 | inner brow raiser    | learned   | browInnerUp                                       |
+| AU02 | outer brow raiser    | learned   | browOuterUpLeft, browOuterUpRight                 |
+| AU04 | brow lowerer         | learned   | browDownLeft, browDownRight                       |
+| AU05 | upper lid raiser     | learned   | eyeWideLeft, eyeWideRight                         |
+| AU06 | cheek raiser         | learned   | cheekSquintLeft, cheekSquintRight                 |
+| AU07 | lid tightener        | learned   | eyeSquintLeft, eyeSquintRight                     |
+| AU09 | nose wrinkler        | learned   | noseSneerLeft, noseSneerRight                     |
+| AU10 | upper lip raiser     | learned   | mouthUpperUpLeft, mouthUpperUpRight               |
+| AU12 | lip corner puller    | learned   | mouthSmileLeft, mouthSmileRight                   |
+| AU14 | dimpler              | learned   | mouthDimpleLeft, mouthDimpleRight                 |
+| AU15 | lip corner depressor | learned   | mouthFrownLeft, mouthFrownRight                   |
+| AU17 | chin raiser          | learned   | mouthShrugLower                                   |
+| AU20 | lip stretcher        | learned   | mouthStretchLeft, mouthStretchRight               |
+| AU23 | lip tightener        | geometric | red-lip thickness thinning (table below)          |
+| AU25 | lips part            | geometric | gap between the inner lips (table below)          |
+| AU26 | jaw drop             | learned   | jawOpen                                           |
+| AU45 | blink                | learned   | eyeBlinkLeft, eyeBlinkRight                       |
+
+No blendshape measures AU23 (mouthPress is the lip pressor, AU24) or the lip gap itself (jawOpen
+and mouthClose describe the jaw and the lips together), so those two stay geometric.
+
+Geometric estimates. Each face's mesh is pose-normalised: centred on the rigid vertices of
+`pose.RIGID`, turned back by the head rotation, and scaled to millimetres by the 3-D eye-centre
+distance (63 mm). A handful of distances are then compared with their value on neutral faces,
+and each difference becomes an intensity: clip(difference / unit, 0, 5). y points down in the
+head frame. `geometric_action_units` returns all of them (`GEOMETRIC_NAMES`), the mesh-only
+estimates that facelens used before the blendshapes; `action_units` keeps AU23 and AU25.
 
 | AU   | name                 | feature (mesh vertices)                                          | unit   |
 |------|----------------------|------------------------------------------------------------------|--------|
@@ -29,10 +60,8 @@ FER-2013 faces in the project's shared data on which our mesh runs (crops upscal
 MediaPipe's canonical face was the first choice of reference but differs from what the mesh model
 outputs on real neutral faces (eye opening 6.7 vs 9.6 mm, lip gap 5.5 vs 1.5 mm, lower lip to chin
 40.4 vs 33.3 mm), so it would have put AU05, AU25 and AU17 on every face.
-These are population baselines: a person whose brows sit high reads AU01/02 > 0 at rest. In video a
-per-person baseline (e.g. the track's median features) would remove that bias, as OpenFace does.
-AU14 (dimpler) is not provided: it shows as a dimple and a slight backwards pull of the lip corners
-that the mesh does not resolve.
+These are population baselines: a person whose brows sit high reads AU01/02 > 0 at rest. In video,
+`facelens.calibrate` can subtract each track's running median (as OpenFace's dynamic models do).
 """
 
 from __future__ import annotations
@@ -40,9 +69,30 @@ from __future__ import annotations
 import numpy as np
 
 from facelens.geometry.pose import RIGID, view_rotation
+from facelens.models.blendshapes import blendshape_index
 
-AU_NAMES = ("AU01", "AU02", "AU04", "AU05", "AU06", "AU07", "AU09", "AU10", "AU12", "AU15",
+AU_NAMES = ("AU01", "AU02", "AU04", "AU05", "AU06", "AU07", "AU09", "AU10", "AU12", "AU14", "AU15",
             "AU17", "AU20", "AU23", "AU25", "AU26", "AU45")
+# Blendshapes behind each learned AU (averaged); the AUs missing here are geometric.
+BLENDSHAPE_AUS: dict[str, tuple[str, ...]] = {
+    "AU01": ("browInnerUp",),
+    "AU02": ("browOuterUpLeft", "browOuterUpRight"),
+    "AU04": ("browDownLeft", "browDownRight"),
+    "AU05": ("eyeWideLeft", "eyeWideRight"),
+    "AU06": ("cheekSquintLeft", "cheekSquintRight"),
+    "AU07": ("eyeSquintLeft", "eyeSquintRight"),
+    "AU09": ("noseSneerLeft", "noseSneerRight"),
+    "AU10": ("mouthUpperUpLeft", "mouthUpperUpRight"),
+    "AU12": ("mouthSmileLeft", "mouthSmileRight"),
+    "AU14": ("mouthDimpleLeft", "mouthDimpleRight"),
+    "AU15": ("mouthFrownLeft", "mouthFrownRight"),
+    "AU17": ("mouthShrugLower",),
+    "AU20": ("mouthStretchLeft", "mouthStretchRight"),
+    "AU26": ("jawOpen",),
+    "AU45": ("eyeBlinkLeft", "eyeBlinkRight"),
+}
+GEOMETRIC_NAMES = ("AU01", "AU02", "AU04", "AU05", "AU06", "AU07", "AU09", "AU10", "AU12", "AU15",
+                   "AU17", "AU20", "AU23", "AU25", "AU26", "AU45")
 
 NEUTRAL = {
     "brow_in": 24.7, "brow_out": 17.6, "brow_gap": 30.3, "eye_open": 9.6, "upper_lid": 6.2,
@@ -90,8 +140,8 @@ def features(P: np.ndarray) -> dict[str, np.ndarray]:
     }
 
 
-def action_units(mesh: np.ndarray, pose_R: np.ndarray, pose_T: np.ndarray | None = None) -> np.ndarray:
-    """AU intensity estimates (0-5, columns in `AU_NAMES` order) of N faces.
+def geometric_action_units(mesh: np.ndarray, pose_R: np.ndarray, pose_T: np.ndarray | None = None) -> np.ndarray:
+    """Mesh-only AU intensity estimates (0-5, columns in `GEOMETRIC_NAMES` order) of N faces.
 
     Parameters
     ----------
@@ -102,7 +152,7 @@ def action_units(mesh: np.ndarray, pose_R: np.ndarray, pose_T: np.ndarray | None
 
     Returns
     -------
-    (N, len(AU_NAMES)) float32; NaN rows where the mesh or pose is not finite.
+    (N, len(GEOMETRIC_NAMES)) float32; NaN rows where the mesh or pose is not finite.
     """
     f = features(normalised_mesh(mesh, pose_R, pose_T))
     dv = {k: f[k] - NEUTRAL[k] for k in NEUTRAL}  # positive = larger than neutral
@@ -126,5 +176,26 @@ def action_units(mesh: np.ndarray, pose_R: np.ndarray, pose_T: np.ndarray | None
         "AU26": dv["jaw"] / 3.0,
         "AU45": 5.0 * -dv["ear"] / NEUTRAL["ear"],
     }
-    out = np.clip(np.stack([raw[k] for k in AU_NAMES], -1), 0.0, 5.0)  # clip keeps NaN
+    out = np.clip(np.stack([raw[k] for k in GEOMETRIC_NAMES], -1), 0.0, 5.0)  # clip keeps NaN
     return out.astype(np.float32)
+
+
+def action_units(blendshapes: np.ndarray, mesh: np.ndarray, pose_R: np.ndarray,
+                 pose_T: np.ndarray | None = None) -> np.ndarray:
+    """AU intensity estimates (0-5, columns in `AU_NAMES` order) of N faces: learned where a
+    blendshape covers the AU (`BLENDSHAPE_AUS`), geometric otherwise.
+
+    Parameters
+    ----------
+    blendshapes : (N, 52) scores in `facelens.models.blendshapes.BLENDSHAPE_NAMES` order.
+    mesh, pose_R, pose_T : as for `geometric_action_units`.
+    """
+    geo = geometric_action_units(mesh, pose_R, pose_T)
+    cols = []
+    for au in AU_NAMES:
+        if au in BLENDSHAPE_AUS:
+            idx = [blendshape_index(b) for b in BLENDSHAPE_AUS[au]]
+            cols.append(5.0 * np.asarray(blendshapes, np.float32)[:, idx].mean(1))
+        else:
+            cols.append(geo[:, GEOMETRIC_NAMES.index(au)])
+    return np.clip(np.stack(cols, -1), 0.0, 5.0).astype(np.float32)

@@ -2,8 +2,10 @@
 
 Each face is cropped as a rotated square region of interest (ROI) from the detector's eye
 keypoints or, in video, from the previous frame's mesh, as MediaPipe's face-landmark graph does.
-Iris points complete the mesh to MediaPipe's 478-point layout: 468–472 are the subject's right
-iris (centre first), 473–477 the left.
+Two mesh models: the 468-point mesh plus the iris model (`FaceMesh` + `Iris`, the main mesh by
+default) and Face Mesh V2 (`FaceMeshV2`, MediaPipe's Face Landmarker bundle, 256x256 crop, all 478
+points in one pass; what the blendshapes are computed from). In the 478-point layout 468–472 are the subject's right iris (centre
+first), 473–477 the left.
 """
 
 from __future__ import annotations
@@ -16,6 +18,12 @@ import numpy as np
 from facelens.models.runtime import Model
 
 MESH_SIZE = 192
+MESH_V2_SIZE = 256
+# MediaPipe's FaceLandmarker (IMAGE mode) crops 1.5x its short-range detector box around the box
+# centre. Relative to the mesh that this crop yields (468-point extent in the eye-line frame), that
+# ROI measured 1.30x the extent, centre 4.3% of the extent's height lower (medians over 154 frames
+# of three face videos in ../shared/data/video; 10-90%: 1.23-1.36, 1.8-6.3%).
+IMAGE_ROI_SCALE, IMAGE_ROI_SHIFT = 1.30, 0.043
 IRIS_SIZE = 64
 # Eye corners (outer, inner) of the subject's right and left eye in the 468-point mesh.
 RIGHT_EYE_CORNERS = (33, 133)
@@ -67,19 +75,17 @@ def roi_from_detection(box: np.ndarray, keypoints: np.ndarray) -> Roi:
     return roi_from_points(keypoints[0], keypoints[1], box, 1.5)
 
 
-def roi_from_mesh(mesh: np.ndarray) -> Roi:
-    """Face ROI for the next video frame from this frame's mesh (scale 1.5, as MediaPipe)."""
-    x1, y1 = mesh[:468, :2].min(0)
-    x2, y2 = mesh[:468, :2].max(0)
-    # The rotation uses outer eye corners; the box is measured in the rotated frame.
-    angle_roi = roi_from_points(mesh[33, :2], mesh[263, :2], np.array([x1, y1, x2, y2]), 1.0)
-    c, s = np.cos(angle_roi.angle), np.sin(angle_roi.angle)
-    rel = mesh[:468, :2] - [angle_roi.cx, angle_roi.cy]
-    u = rel @ np.array([[c, -s], [s, c]])
+def roi_from_mesh(mesh: np.ndarray, scale: float = 1.5, shift: float = 0.0) -> Roi:
+    """Face ROI from a mesh: the 468-point extent in the eye-line frame (outer eye corners), its
+    centre moved down by `shift` x its height, grown by `scale` (1.5, 0: MediaPipe's video ROI)."""
+    angle = float(np.arctan2(*(mesh[263, 1::-1] - mesh[33, 1::-1])))
+    c, s = np.cos(angle), np.sin(angle)
+    rot = np.array([[c, -s], [s, c]])
+    u = mesh[:468, :2] @ rot  # points in the eye-line frame
     lo, hi = u.min(0), u.max(0)
-    mid = (lo + hi) / 2
-    centre = np.array([angle_roi.cx, angle_roi.cy]) + np.array([[c, -s], [s, c]]) @ mid
-    return Roi(float(centre[0]), float(centre[1]), float(max(hi - lo) * 1.5), angle_roi.angle)
+    mid = (lo + hi) / 2 + [0.0, shift * (hi[1] - lo[1])]
+    centre = rot @ mid
+    return Roi(float(centre[0]), float(centre[1]), float(max(hi - lo) * scale), angle)
 
 
 def crop(rgb: np.ndarray, roi: Roi, out: int) -> np.ndarray:
@@ -97,6 +103,23 @@ class FaceMesh:
         pts, flag = self.model(x)
         score = float(1.0 / (1.0 + np.exp(-np.clip(flag.reshape(-1)[0], -80, 80))))
         return roi.to_image(pts.reshape(468, 3), MESH_SIZE), score
+
+
+class FaceMeshV2:
+    """`FaceMeshV2()(rgb, roi) -> (mesh (478, 3) image pixels, presence score)`.
+
+    Face Mesh V2 from MediaPipe's Face Landmarker bundle: a 256x256 crop in, all 478 points
+    (irises included) out in one pass.
+    """
+
+    def __init__(self) -> None:
+        self.model = Model("face_landmarks_detector")
+
+    def __call__(self, rgb: np.ndarray, roi: Roi) -> tuple[np.ndarray, float]:
+        x = crop(rgb, roi, MESH_V2_SIZE).astype(np.float32)[None] / 255.0
+        pts, flag = self.model(x)[:2]
+        score = float(1.0 / (1.0 + np.exp(-np.clip(flag.reshape(-1)[0], -80, 80))))
+        return roi.to_image(pts.reshape(478, 3), MESH_V2_SIZE), score
 
 
 class Iris:

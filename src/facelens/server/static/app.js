@@ -175,6 +175,30 @@ function renderEmotions(rows) {
     `<p class="hint">Probability in %, the top emotion of each face in bold.</p>`;
 }
 
+// ---- Blendshape bars: the blendshapes any face shows, one column per face -------------------
+const BLENDSHAPE_MIN = 0.1; // rows where every face scores below this are left out
+const isBlendshape = (k) => /^(brow|cheek|eye|jaw|mouth|nose)[A-Z]/.test(k);
+
+function renderBlendshapes(rows, columns) {
+  const box = $("blendshape-bars");
+  const names = columns.filter(isBlendshape);
+  if (!rows.length || !names.length) {
+    box.innerHTML = `<p class="hint">${rows.length ? "Blendshapes were not asked for." : "No face."}</p>`;
+    return;
+  }
+  const peak = (k) => Math.max(...rows.map((r) => r[k] || 0));
+  const shown = names.filter((k) => peak(k) >= BLENDSHAPE_MIN).sort((a, b) => peak(b) - peak(a));
+  const head = rows.map((r) => `<th>#${r.face_id}</th>`).join("");
+  const body = shown.map((k) => "<tr><td class='text'>" + k + "</td>" + rows.map((r) => {
+    const p = r[k] || 0;
+    return `<td class="cell" title="face #${r.face_id} ${k}: ${p.toFixed(2)}">` +
+      `<div class="track"><div class="fill" style="width:${(p * 100).toFixed(1)}%;background:#2f6fed"></div></div>` +
+      `<span>${p.toFixed(2)}</span></td>`;
+  }).join("") + "</tr>").join("");
+  box.innerHTML = `<table class="emotion-table"><thead><tr><th></th>${head}</tr></thead><tbody>${body}</tbody></table>` +
+    `<p class="hint">MediaPipe blendshape scores (0-1) of at least ${BLENDSHAPE_MIN} on some face, strongest first.</p>`;
+}
+
 // ---- Image analysis --------------------------------------------------------------------------
 let picture = null; // {img, scale, rows} of the shown overlay, for highlighting a face
 
@@ -214,6 +238,7 @@ async function analyzeImage(file) {
   $("image-caption").textContent = `${data.file}: ${data.width}×${data.height} px`;
   $("image-result").hidden = false;
   renderEmotions(faces);
+  renderBlendshapes(faces, data.columns);
   $("table-title").textContent = `${faces.length} face${faces.length === 1 ? "" : "s"}`;
   renderTable(data.columns, faces, false, (_, i) => drawPicture(i));
   setDownloads([
@@ -299,9 +324,28 @@ function drawTimeline() {
     { name: "roll", color: "#2f6fed", points: rows.map((r) => [r.timestamp, r.pose_Rz === null ? null : r.pose_Rz * DEG]) },
   ] : [];
   lineChart($("pose-chart"), pose, -60, 60, duration, cursor, [-45, 0, 45]);
+  const aus = $("expression-kind").value === "aus";
+  const keys = Object.keys(rows[0] || {}).filter((k) => aus ? /^AU\d+_r$/.test(k) : isBlendshape(k));
+  lineChart($("expression-chart"), topVarying(rows, keys, EXPRESSION_SERIES).map((k, i) => ({
+    name: aus ? k.slice(0, -2) : k, color: SERIES_COLORS[i], points: rows.map((r) => [r.timestamp, r[k]]),
+  })), 0, aus ? 5 : 1, duration, cursor, aus ? [0, 2.5, 5] : [0, 0.5, 1]);
+}
+
+const EXPRESSION_SERIES = 6; // the AUs or blendshapes that vary most over the track are drawn
+const SERIES_COLORS = ["#e0523f", "#1e9e5a", "#2f6fed", "#f2b705", "#8e44ad", "#16a085"];
+
+function topVarying(rows, keys, n) {
+  const spread = (k) => {
+    const v = rows.map((r) => r[k]).filter((x) => x !== null && x !== undefined);
+    if (!v.length) return 0;
+    const mean = v.reduce((a, b) => a + b, 0) / v.length;
+    return v.reduce((a, b) => a + (b - mean) ** 2, 0) / v.length;
+  };
+  return keys.map((k) => [k, spread(k)]).sort((a, b) => b[1] - a[1]).slice(0, n).map(([k]) => k);
 }
 
 $("video").addEventListener("timeupdate", drawTimeline);
+$("expression-kind").addEventListener("change", drawTimeline);
 window.addEventListener("resize", drawTimeline);
 
 async function analyzeVideo(file) {
