@@ -59,11 +59,11 @@ def dlib_five(points68: np.ndarray) -> np.ndarray:
 
 
 def dlib_yaw(p: Pairs) -> np.ndarray:
-    """(N,) yaw in degrees of PnP of dlib's 68 points on the canonical face's 68 vertices."""
-    obj = canonical_face()[MESH_TO_68]
+    """(N,) yaw in degrees of PnP of dlib's 51 inner points (no jaw: it slides) on the canonical face."""
+    obj = canonical_face()[MESH_TO_68[17:]]
     out = np.full(len(p), np.nan)
     for i, (pts, wh) in enumerate(zip(p.dlib, p.image_wh)):
-        ok, rvec, _ = cv2.solvePnP(obj, pts.astype(np.float64), camera_matrix(tuple(wh)), None, flags=cv2.SOLVEPNP_SQPNP)
+        ok, rvec, _ = cv2.solvePnP(obj, pts[17:].astype(np.float64), camera_matrix(tuple(wh)), None, flags=cv2.SOLVEPNP_SQPNP)
         if ok:
             out[i] = np.degrees(euler_angles(cv2.Rodrigues(rvec)[0])[0, 1])
     return out
@@ -122,10 +122,15 @@ def main() -> None:
     yaw = p.yaw_deg
     cross: dict[str, object] = {"faces": len(p), "sources": sorted({s.split('#')[0] for s in p.source})}
     print(f"cross-check against dlib (HOG box), {len(p)} held-back faces; NME all / jaw by |yaw| band:")
-    for key, pred in variants(p).items():
-        cross[key] = by_yaw(nme(pred, p.dlib), yaw)
+    errors = {key: nme(pred, p.dlib) for key, pred in variants(p).items()}
+    for key, e in errors.items():
+        cross[key] = by_yaw(e, yaw)
         print(f"  {key:20s} " + "  ".join(f"{b} {v['nme']:.4f}/{v['jaw']:.4f} (n={v['n']})" for b, v in cross[key].items()))
     five = np.linalg.norm(landmarks5(p.mesh) - dlib_five(p.dlib), axis=2) / np.linalg.norm(p.dlib[:, 36] - p.dlib[:, 45], axis=1)[:, None]
+    cross["per_face"] = [{"source": s, "yaw_deg": round(float(y), 1), "iod_px": round(float(d), 1),
+                          **{k: [round(float(e[i].mean()), 4), round(float(e[i, :17].mean()), 4)] for k, e in errors.items()
+                             if k in ("fixed", "posed")}}
+                         for i, (s, y, d) in enumerate(zip(p.source, yaw, np.linalg.norm(p.dlib[:, 36] - p.dlib[:, 45], axis=1)))]
     fig["cross_check_dlib_held_back"] = cross
     fig["fit_loso_vs_dlib"] = json.loads(asset_path("landmarks68_fit").read_text())["cv_nme_vs_dlib_by_yaw"]
 
@@ -137,7 +142,7 @@ def main() -> None:
             five_pose[f"{lo}-{hi}"] = {"n": int(m.sum()), "five_point_nme": round(float(five[m].mean()), 4),
                                       "yaw_gap_deg_median": round(float(np.nanmedian(gap[m])), 1)}
     fig["five_points_and_pose_vs_dlib_held_back"] = five_pose
-    print("5 points (NME vs dlib's eye centres, nose tip, mouth corners) and |yaw - yaw of PnP on dlib's 68|:")
+    print("5 points (NME vs dlib's eye centres, nose tip, mouth corners) and |yaw - yaw of PnP on dlib's inner 51|:")
     for b, v in five_pose.items():
         print(f"  {b}: n={v['n']} 5-point NME {v['five_point_nme']:.4f}, median yaw gap {v['yaw_gap_deg_median']} deg")
 

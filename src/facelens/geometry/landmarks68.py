@@ -9,9 +9,9 @@ no fixed vertex follows once the head turns, so by default each point is built i
    running inward from the outline along its normal; the point moves out to the line's extreme in
    the image, which is the silhouette when that side of the face turns away and the outline itself
    (no move) when it is frontal or turned towards the camera;
-3. a small pose term: the point moves along the face's projected axes by fitted amounts times the
-   components of the line of sight in the head frame (zero for a frontal face). For jaw points
-   the near and far side have their own amounts: the near-side outline runs behind the mesh's edge.
+3. a pose term for the side jaw points: the point moves along the face's projected axes by fitted
+   amounts times how far its side is turned towards, or away from, the camera (zero for a frontal
+   face). The near-side outline runs behind the mesh's edge, and 300-W's points slide down it.
 
 Parts 1 and 3 were fitted together by `tools/fit_landmarks68.py` to dlib's 300-W-trained predictor
 on faces other than the ones the NME is measured on. Everything is continuous in the mesh and the
@@ -36,7 +36,7 @@ __all__ = ["MESH_TO_68", "PoseFrame", "apply_mapping", "contour_lines", "landmar
 # Contour lines on the canonical face (mm): half-width across the line, and how far it reaches inward.
 LINE_HALF_WIDTH = 7.0
 LINE_DEPTH = 50.0
-POSE_BASES = 2  # basis functions of the line of sight per point (each along both projected head axes)
+POSE_BASES = 2  # per side jaw point: turned towards / away from the camera (each along both head axes)
 
 
 @functools.cache
@@ -107,21 +107,17 @@ def march_offsets(mesh: np.ndarray, frame: PoseFrame) -> np.ndarray:
 
 
 def pose_basis(frame: PoseFrame) -> np.ndarray:
-    """(N, 68, 2 * POSE_BASES, 2) image vectors that the fitted pose weights combine.
+    """(N, 17, 2 * POSE_BASES, 2) image vectors that the fitted pose weights of the jaw combine.
 
-    Basis functions of the line of sight in the head frame (d = view[2], x to the subject's left):
-    for a side jaw point, how far its side is turned towards and away from the camera; for the
-    other points (chin included) d_x and d_y. Each is taken along both projected head axes and
-    scaled to pixels, so all vanish for a frontal face.
+    With d = view[2] the line of sight in the head frame (x to the subject's left), the basis
+    functions of a side jaw point are how far its side is turned towards the camera and how far
+    away from it; each is taken along both projected head axes and scaled to pixels. They vanish
+    for a frontal face and for the chin.
     """
-    d = frame.view[:, 2]
-    toward = np.maximum(-JAW_SIDE[None] * d[:, :1], 0.0)  # (N, 17)
-    away = np.maximum(JAW_SIDE[None] * d[:, :1], 0.0)
-    f = np.repeat(d[:, None, :2], 68, axis=1)  # (N, 68, 2): d_x, d_y
-    side = JAW_SIDE != 0
-    f[:, JAW[side], 0], f[:, JAW[side], 1] = toward[:, side], away[:, side]
+    dx = frame.view[:, 2, :1]
+    f = np.stack([np.maximum(-JAW_SIDE * dx, 0.0), np.maximum(JAW_SIDE * dx, 0.0)], -1)  # (N, 17, 2)
     axes = frame.view[:, :2, :2].transpose(0, 2, 1) * frame.scale[:, None, None]  # (N, 2 axes, 2 xy)
-    return np.einsum("nlb,nac->nlbac", f, axes).reshape(len(d), 68, 2 * POSE_BASES, 2)
+    return np.einsum("nlb,nac->nlbac", f, axes).reshape(len(dx), len(JAW), 2 * POSE_BASES, 2)
 
 
 @functools.cache
@@ -158,8 +154,7 @@ def apply_mapping(mesh: np.ndarray, index: np.ndarray, weight: np.ndarray, pose_
     """(N, 68, 2) float64 points of a fitted mapping: affine part, then marching and pose term."""
     points = np.einsum("nlkc,lk->nlc", mesh[:, index, :2], weight)
     if frame is not None:
-        points[:, JAW] += march_offsets(mesh, frame)
-        points += np.einsum("nlbc,lb->nlc", pose_basis(frame), pose_weight)
+        points[:, JAW] += march_offsets(mesh, frame) + np.einsum("nlbc,lb->nlc", pose_basis(frame), pose_weight)
     return points
 
 
