@@ -89,21 +89,29 @@ class PoseFrame:
         return cls(view, scale, known)
 
 
+@functools.cache
+def _line_table() -> np.ndarray:
+    """The contour lines padded into one (17, L) vertex table (padding repeats the jaw vertex)."""
+    _, lines = contour_lines()
+    table = np.repeat(MESH_TO_68[JAW, None], max(map(len, lines)), axis=1)
+    for j, line in enumerate(lines):
+        table[j, :len(line)] = line
+    table.setflags(write=False)
+    return table
+
+
 def march_offsets(mesh: np.ndarray, frame: PoseFrame) -> np.ndarray:
     """(N, 17, 2) image shift of each jaw point out to its contour line's extreme (landmark marching).
 
     The extreme is taken along the projected outward normal; a point whose own vertex is already
     the extreme (frontal face, near side) does not move.
     """
-    normals, lines = contour_lines()
-    out = np.zeros((len(mesh), len(JAW), 2))
-    for j, line in zip(JAW, lines):
-        u = np.einsum("nij,j->ni", frame.view[:, :2, :2], normals[j])
-        u /= np.maximum(np.linalg.norm(u, axis=1, keepdims=True), 1e-9)
-        reach = np.einsum("nvc,nc->nv", mesh[:, line, :2], u).max(1)
-        own = np.einsum("nc,nc->n", mesh[:, MESH_TO_68[j], :2], u)
-        out[:, j] = (np.maximum(reach - own, 0.0) * frame.known)[:, None] * u
-    return out
+    normals, _ = contour_lines()
+    u = np.einsum("nij,lj->nli", frame.view[:, :2, :2], normals)  # (N, 17, 2)
+    u /= np.maximum(np.linalg.norm(u, axis=2, keepdims=True), 1e-9)
+    reach = np.einsum("nlvc,nlc->nlv", mesh[:, _line_table(), :2], u).max(2)
+    own = np.einsum("nlc,nlc->nl", mesh[:, MESH_TO_68[JAW], :2], u)
+    return (np.maximum(reach - own, 0.0) * frame.known[:, None])[..., None] * u
 
 
 def pose_basis(frame: PoseFrame) -> np.ndarray:
