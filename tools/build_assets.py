@@ -440,7 +440,7 @@ def notice_text(mp_license: str, fa_license: str, hm_license: str, fl_license: s
 
         landmarks68_fit.json
           facelens' own fit (tools/fit_landmarks68.py): each iBUG 68-point landmark as an affine
-          combination of face-mesh vertices. Its targets were the outputs of dlib's
+          combination of face-mesh vertices plus a head-pose term. Its targets were the outputs of dlib's
           shape_predictor_68_face_landmarks.dat (trained on iBUG 300-W, whose licence excludes
           commercial use) on public test photos and videos. If that provenance matters to you, use
           the plain vertex table instead (landmarks68="mesh-index").

@@ -70,9 +70,9 @@ class Pipeline:
     max_faces : keep only the `max_faces` largest faces (by box area) per image; they stay in the
         detector's order, not sorted by size.
     detect : False treats the whole image as one pre-cropped face (e.g. FER-style crops).
-    landmarks68 : "mesh" (default: a fitted combination of mesh vertices, see
-        `geometry.landmarks68`), "mesh-index" (one fixed mesh vertex per point, no 300-W-derived
-        data) or "dlib" (dlib's 68-point predictor; its weights are for non-commercial research only).
+    landmarks68 : "mesh" (default: a fitted combination of mesh vertices, the jaw following the
+        head pose, see `geometry.landmarks68`), "mesh-index" (one fixed mesh vertex per point, the
+        jaw marched to the outline; no 300-W-derived data) or "dlib" (dlib's 68-point predictor; its weights are for non-commercial research only).
     mesh : "v1" (default: the 468-point mesh + the iris model) or "v2" (Face Mesh V2, 478 points with
         irises in one pass; on stills a little more accurate, but in video it keeps following
         face-less regions). Blendshapes always come from Face Mesh V2 (see the README).
@@ -234,15 +234,17 @@ class Pipeline:
         f = self.features
         lm5 = landmarks5(mesh)
         out: dict[str, np.ndarray] = {}
-        if "landmarks" in f:
-            if self.landmarks68_source == "dlib":
-                lm68 = self.dlib68(rgb, boxes)
-            else:
-                lm68 = landmarks68(mesh, fitted=self.landmarks68_source == "mesh")
-            out.update(landmarks5=lm5, landmarks68=lm68)
         h, w = rgb.shape[:2]
-        if f & {"pose", "gaze", "aus", "blendshapes", "quality"}:
+        mesh68 = "landmarks" in f and self.landmarks68_source != "dlib"  # the jaw follows the pose
+        if mesh68 or f & {"pose", "gaze", "aus", "blendshapes", "quality"}:
             pose_R, pose_T = geometry.head_pose(mesh, (w, h))
+        if "landmarks" in f:
+            if mesh68:
+                lm68 = landmarks68(mesh, fitted=self.landmarks68_source == "mesh", pose_R=pose_R, pose_T=pose_T)
+            else:
+                lm68 = self.dlib68(rgb, boxes)
+            out.update(landmarks5=lm5, landmarks68=lm68)
+        if f & {"pose", "gaze", "aus", "blendshapes", "quality"}:
             if "pose" in f:
                 out.update(pose_R=pose_R, pose_T=pose_T)
             if "gaze" in f:

@@ -25,7 +25,7 @@ import functools
 import cv2
 import numpy as np
 
-from facelens.geometry.landmarks68 import MESH_TO_68
+from facelens.geometry.ibug68 import MESH_TO_68
 from facelens.models.runtime import asset_path
 
 # Vertices that barely move with expression (forehead, nose ridge and tip, eye corners,
