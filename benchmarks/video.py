@@ -1,20 +1,29 @@
-"""Video throughput: facelens against face_recognition and plain dlib on the same frames.
+"""Video throughput on real multi-person footage: facelens against face_recognition in the same run.
 
-Usage: python benchmarks/video.py [--video PATH] [--peer-frames 100]
-Prints a table and writes benchmarks/results/video.json.
+Usage: python benchmarks/video.py [--peer-frames 20] [--compare SRC] [--sweep] [--videos NAME ...]
+Prints a table and writes benchmarks/results/video.json and benchmarks/results/walking_people_tracks.png.
 
-FPS is wall-clock; frames per CPU-second (all threads of the process) is also printed, as it
-moves less when other work shares the two cores (the load average is printed and saved).
+Videos: WolfgangLanger_Pexels (one face, 640x360), walking_people (1920x1080, a street of people
+at many sizes) from ../shared/data/video, and three clips made from them in a scratch folder
+(benchmarks/clips.py): two faces side by side, the same with the halves swapping places, and
+hard cuts between five shots.
+
 Every configuration runs in its own child process, so that its peak RSS (ru_maxrss from
-os.wait4) is its own. facelens FPS counts the whole per-frame loop, decoding included (in the
-reader thread), after the models are loaded; the load time is reported apart. The peers get
-their frames decoded in advance (decoding is not counted for them), and run on the first
-`--peer-frames` frames only, because they are slow. The floor is the sum of the bare model calls
-facelens makes on the same frames (detector every K frames, mesh (and, with mesh v1, irises)
-every frame, plus the blendshapes (a Face Mesh V2 pass and the blendshape model), emotion and
-age/gender heads and one identity embedding for the
-full configuration),
-without decoding, cropping bookkeeping, geometry or tracking.
+os.wait4) is its own. facelens FPS is net of start-up: the whole per-frame loop, decoding
+included (in the reader thread), after the models are loaded (load time reported apart). Frames
+per CPU-second count all threads of the process; they move less than FPS when other work shares
+the cores (the load average is printed and saved). Per-stage milliseconds per frame are the
+summed call times of each model (detector, mesh, irises, emotion, age/gender, identity) and of
+the per-frame features (`describe`, in the worker thread: it overlaps the others, so the stages
+do not add up to the wall time); decoding is timed apart, in a pass of its own.
+face_recognition (HOG detection + 68 points + encodings, the peer) gets the first
+`--peer-frames` frames of each video decoded in advance, in the same run; its ratio is
+facelens FPS / face_recognition FPS. It runs in a throwaway venv made on first use
+(/tmp/facelens-bench-peers, `pip install --no-deps face_recognition==1.3.0` over this
+interpreter's packages) when this interpreter lacks it.
+`--compare SRC` also runs the facelens children with SRC/src first on the path (another checkout,
+e.g. the last release) in the same run, for a same-conditions before/after ratio.
+`--sweep` adds the detection-interval (K) sweep on WolfgangLanger_Pexels.
 """
 
 from __future__ import annotations
@@ -23,20 +32,27 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
+from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "video"
-DEFAULT_VIDEO = DATA / "WolfgangLanger_Pexels.mp4"
+RESULTS = ROOT / "benchmarks" / "results"
 FULL = "landmarks,pose,gaze,aus,emotion,identity,age_gender,quality"  # the default features
+CONFIGS = {"default": FULL, "landmarks": "landmarks"}
+SHARED = ("WolfgangLanger_Pexels.mp4", "walking_people.mp4")
+MADE = ("side_by_side", "swap", "cuts")
 SWEEP_K = (1, 5, 10, 20, 40)
 PRESENCE = {"face_noface.mov": lambda i: i < 72, "noface_face.mov": lambda i: i >= 96}
+PEER_VENV = Path(tempfile.gettempdir()) / "facelens-bench-peers"
+STAGES = {"detector": "detect", "mesh_model": "mesh", "iris_model": "irises", "emotion_model": "emotion",
+          "age_gender_model": "age_gender", "embedder": "identity"}
 
 
 def frames(video: Path, limit: int | None = None) -> list[Any]:
@@ -50,34 +66,74 @@ def frames(video: Path, limit: int | None = None) -> list[Any]:
     return out
 
 
-def child_facelens(video: Path, features: str, mesh: str = "v2") -> dict[str, Any]:
+def _timed(fn: Any, key: str, spent: dict[str, float]) -> Any:
+    def call(*args: Any, **kwargs: Any) -> Any:
+        t0 = time.perf_counter()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            spent[key] += time.perf_counter() - t0
+    return call
+
+
+def child_facelens(video: str, features: str) -> dict[str, Any]:
+    """Track `video` with `features`; FPS net of loading, CPU time, per-stage ms, tracks."""
     from facelens import Analyzer
     from facelens.io import readers
-    from facelens.track import MeshTracker, track_video
+    from facelens.track import MeshTracker, video_frames
 
+    path = Path(video)
     t0 = time.perf_counter()
-    a = Analyzer(features, mesh=mesh)
-    first = frames(video, 1)[0]
-    a.faces(first)  # loads the detector, mesh and the requested heads
-    if "identity" in a.features:
-        a.embedder(first, a.faces(first).boxes)
+    a = Analyzer(features)
+    first = frames(path, 1)[0]
+    faces = a.faces(first)  # loads the detector, mesh, iris and the requested heads
+    if "identity" in a.features and len(faces):
+        a.embedder(first, faces.boxes)
     load = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    n_decoded = sum(1 for _ in readers.read_video(path))
+    decode = time.perf_counter() - t0
+    spent: dict[str, float] = defaultdict(float)
+    for attr, key in STAGES.items():
+        if attr in a.__dict__:
+            a.__dict__[attr] = _timed(a.__dict__[attr], key, spent)
+    describe = getattr(MeshTracker, "describe", None)  # absent in a --compare checkout before it
+    if describe is not None:
+        MeshTracker.describe = _timed(describe, "describe (worker thread)", spent)  # type: ignore[method-assign]
+    trackers: list[MeshTracker] = []
+    init = MeshTracker.__init__
+
+    def keep(self: MeshTracker, *args: Any, **kwargs: Any) -> None:
+        init(self, *args, **kwargs)
+        trackers.append(self)
+
+    MeshTracker.__init__ = keep  # type: ignore[method-assign]
     t0, c0 = time.perf_counter(), time.process_time()
-    results = list(track_video(a, video))
+    results = [r for r, _ in video_frames(a, path)]
     dt, cpu = time.perf_counter() - t0, time.process_time() - c0
-    tracker = MeshTracker(a)
-    for f in readers.read_video(video):  # count detector runs with the same rules, outside the timed loop
-        tracker.step(f.rgb, f.index)
-    n_det = tracker.detections
-    tracks = sorted({int(i) for r in results if r.faces.track_id is not None for i in r.faces.track_id})
-    return {"frames": len(results), "seconds": dt, "fps": len(results) / dt, "cpu_s": cpu, "load_s": load,
-            "face_rows": sum(len(r.faces) for r in results), "tracks": len(tracks), "detector_runs": n_det}
+    MeshTracker.__init__ = init  # type: ignore[method-assign]
+    if describe is not None:
+        MeshTracker.describe = describe  # type: ignore[method-assign]
+    n = len(results)
+    tracks: dict[int, list[int]] = defaultdict(list)
+    for r in results:
+        for tid in (r.faces.track_id.tolist() if r.faces.track_id is not None else []):
+            tracks[tid].append(r.frame)
+    tracker = trackers[0]
+    boxes = [{"frame": r.frame, "track_id": [int(i) for i in r.faces.track_id],
+              "boxes": r.faces.boxes.round(1).tolist()} for r in results if r.faces.track_id is not None]
+    return {"frames": n, "seconds": dt, "fps": n / dt, "cpu_s": cpu, "frames_per_cpu_s": n / cpu, "load_s": load,
+            "decode_ms_per_frame": 1000 * decode / max(n_decoded, 1),
+            "stage_ms_per_frame": {k: 1000 * v / n for k, v in sorted(spent.items())},
+            "face_rows": sum(len(r.faces) for r in results), "tracks": len(tracks),
+            "track_frames": {str(k): [min(v), max(v), len(v)] for k, v in sorted(tracks.items())},
+            "detector_runs": tracker.detections, "cuts": getattr(tracker, "cuts", None), "rows": boxes}
 
 
-def child_face_recognition(video: Path, limit: int) -> dict[str, Any]:
+def child_face_recognition(video: str, limit: int) -> dict[str, Any]:
     import face_recognition
 
-    imgs = frames(video, limit)
+    imgs = frames(Path(video), limit)
     face_recognition.face_encodings(imgs[0])  # load
     t0, c0 = time.perf_counter(), time.process_time()
     found = 0
@@ -87,73 +143,23 @@ def child_face_recognition(video: Path, limit: int) -> dict[str, Any]:
         face_recognition.face_encodings(rgb, locs)
         found += len(locs)
     dt, cpu = time.perf_counter() - t0, time.process_time() - c0
-    return {"frames": len(imgs), "seconds": dt, "fps": len(imgs) / dt, "cpu_s": cpu, "face_rows": found}
+    return {"frames": len(imgs), "seconds": dt, "fps": len(imgs) / dt, "cpu_s": cpu,
+            "frames_per_cpu_s": len(imgs) / cpu, "face_rows": found}
 
 
-def child_dlib(video: Path, limit: int) -> dict[str, Any]:
-    import dlib
+def child_clips(folder: str) -> dict[str, str]:
+    import clips
 
-    from facelens.models.runtime import asset_path
-
-    detector = dlib.get_frontal_face_detector()
-    sp68 = dlib.shape_predictor(str(asset_path("dlib_shape_predictor_68")))
-    imgs = frames(video, limit)
-    t0, c0 = time.perf_counter(), time.process_time()
-    found = 0
-    for rgb in imgs:
-        rects = detector(rgb, 1)
-        for r in rects:
-            sp68(rgb, r)
-        found += len(rects)
-    dt, cpu = time.perf_counter() - t0, time.process_time() - c0
-    return {"frames": len(imgs), "seconds": dt, "fps": len(imgs) / dt, "cpu_s": cpu, "face_rows": found}
+    return {k: str(v) for k, v in clips.make_all(Path(folder)).items()}
 
 
-def child_floor(video: Path, features: str, k: int) -> dict[str, Any]:
-    """Sum of the model objects' call times on every frame, following the face as facelens does."""
-    from facelens import Analyzer
-    from facelens.models import facemesh as fm
-    from facelens.track import box_from_mesh
-
-    a = Analyzer(features)
-    imgs = frames(video)
-    a.faces(imgs[0])
-    spent = 0.0
-    mesh = None
-
-    def timed(fn: Any, *args: Any) -> Any:
-        nonlocal spent
-        t0 = time.perf_counter()
-        out = fn(*args)
-        spent += time.perf_counter() - t0
-        return out
-
-    for i, rgb in enumerate(imgs):
-        if mesh is None or i % k == 0:
-            det = timed(a.detector, rgb)
-            if mesh is None:
-                mesh, _ = a.mesh_model(rgb, fm.roi_from_detection(det.boxes[0], det.keypoints[0]))
-        mesh, _ = timed(a.mesh_model, rgb, fm.roi_from_mesh(mesh))
-        full = (mesh if a.mesh_kind == "v2" else np.concatenate([mesh, timed(a.iris_model, rgb, mesh)]))[None]
-        box = box_from_mesh(full)
-        if a.features & {"aus", "blendshapes"}:
-            timed(a.blendshapes, rgb, full)
-        if "emotion" in a.features:
-            timed(a.emotion_model, rgb, box)
-        if "age_gender" in a.features:
-            timed(a.age_gender_model, rgb, full)
-        if "identity" in a.features and i == 0:
-            timed(a.embedder, rgb, box)
-    return {"frames": len(imgs), "seconds": spent, "fps": len(imgs) / spent}
-
-
-def child_sweep(video: Path) -> dict[str, Any]:
-    """FPS ("landmarks") and detector runs on `video`, and presence accuracy on the cut clips, per K."""
+def child_sweep(video: str) -> dict[str, Any]:
+    """FPS ("landmarks") on `video`, and presence accuracy on the cut clips, per detection interval K."""
     from facelens import Analyzer
     from facelens.track import TrackerOptions, track_video
 
     a = Analyzer("landmarks")
-    a.faces(frames(video, 1)[0])
+    a.faces(frames(Path(video), 1)[0])
     out = {}
     for k in SWEEP_K:
         opt = TrackerOptions(detect_every=k)
@@ -169,9 +175,26 @@ def child_sweep(video: Path) -> dict[str, Any]:
     return out
 
 
-def run_child(args: list[str]) -> tuple[dict[str, Any], float]:
+def peer_python() -> str:
+    """An interpreter that imports face_recognition: this one, or the throwaway peer venv."""
+    probe = [sys.executable, "-c", "import face_recognition"]
+    if subprocess.run(probe, capture_output=True).returncode == 0:
+        return sys.executable
+    py = PEER_VENV / "bin" / "python"
+    if not py.exists():
+        print(f"making {PEER_VENV} for face_recognition (once)", flush=True)
+        subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(PEER_VENV)], check=True)
+    if subprocess.run([str(py), "-c", "import face_recognition"], capture_output=True).returncode != 0:
+        subprocess.run([str(py), "-m", "pip", "install", "-q", "--no-deps", "face_recognition==1.3.0"], check=True)
+    return str(py)
+
+
+def run_child(args: list[str], python: str = sys.executable, src: Path | None = None) -> tuple[dict[str, Any], float]:
     """Run this script as a child; return its JSON result and its peak RSS in MB."""
-    proc = subprocess.Popen([sys.executable, __file__, *args], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    env = dict(os.environ)
+    if src is not None:
+        env["PYTHONPATH"] = os.pathsep.join([str(src / "src"), env.get("PYTHONPATH", "")])
+    proc = subprocess.Popen([python, __file__, *args], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
     assert proc.stdout is not None
     data = proc.stdout.read()
     _, status, usage = os.wait4(proc.pid, 0)
@@ -181,66 +204,115 @@ def run_child(args: list[str]) -> tuple[dict[str, Any], float]:
     return json.loads(data), usage.ru_maxrss / 1024
 
 
+def plot_tracks(video: Path, run: dict[str, Any], out: Path) -> None:
+    """Track timeline (one bar per track) beside four frames with their boxes and track ids."""
+    import cv2
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = {r["frame"]: r for r in run["rows"]}
+    imgs = frames(video)
+    picks = [int(i) for i in (0, len(imgs) // 3, 2 * len(imgs) // 3, len(imgs) - 1)]
+    fig = plt.figure(figsize=(16, 9))
+    grid = fig.add_gridspec(2, 3, width_ratios=[1, 1.3, 1.3])
+    ax = fig.add_subplot(grid[:, 0])
+    colours = plt.get_cmap("tab20")
+    for tid, (first, last, n) in run["track_frames"].items():
+        frames_of = [f for f, r in rows.items() if int(tid) in r["track_id"]]
+        ax.scatter(frames_of, [int(tid)] * len(frames_of), s=6, color=colours(int(tid) % 20))
+        ax.text(last + 1, int(tid), f"{n}", va="center", fontsize=7)
+    ax.set_xlabel("frame")
+    ax.set_ylabel("track id")
+    ax.set_title(f"{video.name}: {run['tracks']} tracks (label: frames with a row)")
+    for k, i in enumerate(picks):
+        img = imgs[i].copy()
+        r = rows.get(i, {"track_id": [], "boxes": []})
+        for tid, b in zip(r["track_id"], r["boxes"]):
+            c = tuple(int(255 * v) for v in colours(tid % 20)[:3])
+            cv2.rectangle(img, (int(b[0]), int(b[1])), (int(b[2]), int(b[3])), c, 4)
+            cv2.putText(img, str(tid), (int(b[0]), int(b[1]) - 8), cv2.FONT_HERSHEY_SIMPLEX, 1.6, c, 4)
+        a = fig.add_subplot(grid[k // 2, 1 + k % 2])
+        a.imshow(img)
+        a.set_title(f"frame {i}")
+        a.axis("off")
+    fig.tight_layout()
+    fig.savefig(out, dpi=80)
+    plt.close(fig)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--video", type=Path, default=DEFAULT_VIDEO)
-    ap.add_argument("--peer-frames", type=int, default=100)
+    ap.add_argument("--videos", nargs="+", default=[*SHARED, *MADE], help="names from: %(default)s")
+    ap.add_argument("--peer-frames", type=int, default=20)
+    ap.add_argument("--compare", type=Path, help="another facelens checkout to run in the same run")
+    ap.add_argument("--sweep", action="store_true", help="add the detection-interval sweep")
     ap.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         kind, *rest = args.child
-        fn = {"facelens": child_facelens, "face_recognition": child_face_recognition, "dlib": child_dlib,
-              "floor": child_floor, "sweep": child_sweep}[kind]
-        conv = [int(x) if x.isdigit() else x for x in rest]
-        print(json.dumps(fn(args.video, *conv)))
+        fn = {"facelens": child_facelens, "face_recognition": child_face_recognition, "sweep": child_sweep,
+              "clips": child_clips}[kind]
+        print(json.dumps(fn(*[int(x) if x.isdigit() else x for x in rest])))
         return
 
-    from facelens.track import TrackerOptions
-
-    k = TrackerOptions().detect_every
-    load_before = os.getloadavg()[0]
-    v = ["--video", str(args.video)]
-    runs: dict[str, tuple[dict[str, Any], float]] = {
-        "facelens (a) landmarks": run_child(["--child", "facelens", "landmarks", *v]),
-        "facelens (b) default features, identity once per track": run_child(["--child", "facelens", FULL, *v]),
-        "floor (a): bare model calls": run_child(["--child", "floor", "landmarks", str(k), *v]),
-        "floor (b): bare model calls": run_child(["--child", "floor", FULL, str(k), *v]),
-        f"face_recognition HOG + 68 + encodings (first {args.peer_frames} frames)":
-            run_child(["--child", "face_recognition", str(args.peer_frames), *v]),
-        f"dlib HOG + 68 points (first {args.peer_frames} frames)": run_child(["--child", "dlib", str(args.peer_frames), *v]),
-    }
-    sweep, _ = run_child(["--child", "sweep", *v])
-    names = list(runs)
-    fps = {n: r[0]["fps"] for n, r in runs.items()}
-    fr, dl = fps[names[4]], fps[names[5]]
-    load = (load_before, os.getloadavg()[0])
-    print(f"{args.video.name}: {runs[names[0]][0]['frames']} frames; {os.cpu_count()} cores; "
-          f"{platform.processor() or platform.machine()}; 1-min load average {load[0]:.1f} before, {load[1]:.1f} after")
-    print(f"{'configuration':<62} {'frames':>6} {'FPS':>8} {'frames/CPU-s':>12} {'peak RSS MB':>11}")
-    for n, (r, rss) in runs.items():
-        per_cpu = f"{r['frames'] / r['cpu_s']:.1f}" if "cpu_s" in r else "-"
-        print(f"{n:<62} {r['frames']:>6} {r['fps']:>8.1f} {per_cpu:>12} {rss:>11.0f}")
-    ratios = {}
-    for n in names[:2]:
-        ratios[n] = {"vs_face_recognition": fps[n] / fr, "vs_dlib": fps[n] / dl}
-    ratios[names[0]]["of_floor"] = fps[names[0]] / fps[names[2]]
-    ratios[names[1]]["of_floor"] = fps[names[1]] / fps[names[3]]
-    for n, r in ratios.items():
-        print(f"{n}: {r['vs_face_recognition']:.1f}x face_recognition, {r['vs_dlib']:.1f}x dlib, "
-              f"{100 * r['of_floor']:.0f}% of the floor's FPS")
-    print(f"K sweep (detection every K frames; FPS for landmarks on {args.video.name}, presence accuracy):")
-    for kk, s in sweep.items():
-        acc = ", ".join(f"{n} {100 * x:.1f}%" for n, x in s["presence_accuracy"].items())
-        print(f"  K={kk:>3}: {s['fps']:6.1f} FPS; {acc}")
-    out = {
-        "video": args.video.name, "cores": os.cpu_count(), "machine": platform.platform(),
-        "processor": platform.processor(), "load_average_before_after": load, "detect_every": k,
-        "runs": {n: {**r, "peak_rss_mb": rss} for n, (r, rss) in runs.items()},
-        "ratios": ratios, "k_sweep": sweep,
-    }
-    path = ROOT / "benchmarks" / "results" / "video.json"
-    path.write_text(json.dumps(out, indent=2))
-    print(f"wrote {path}")
+    t_start = time.perf_counter()
+    load_before = os.getloadavg()
+    scratch = Path(tempfile.mkdtemp(prefix="facelens-clips-"))
+    # made in a child: a child's peak RSS starts from its parent's at fork, so the parent stays small
+    made = ({k: Path(v) for k, v in run_child(["--child", "clips", str(scratch)])[0].items()}
+            if set(args.videos) & set(MADE) else {})
+    paths = {n: DATA / n for n in SHARED} | made
+    peer = peer_python()
+    checkouts: dict[str, Path | None] = {"facelens": None}
+    if args.compare:
+        checkouts[f"compare ({args.compare.name})"] = args.compare.resolve()
+    out: dict[str, Any] = {"videos": {}}
+    for name in args.videos:
+        video = paths[name]
+        runs: dict[str, Any] = {}
+        for label, src in checkouts.items():
+            for conf, feats in CONFIGS.items():
+                r, rss = run_child(["--child", "facelens", str(video), feats], src=src)
+                runs[f"{label} {conf}"] = {**r, "peak_rss_mb": rss}
+        r, rss = run_child(["--child", "face_recognition", str(video), str(args.peer_frames)], python=peer)
+        runs["face_recognition"] = {**r, "peak_rss_mb": rss}
+        out["videos"][name] = runs
+        print(f"\n{name}: {runs['facelens default']['frames']} frames; 1-min load {os.getloadavg()[0]:.1f}")
+        print(f"  {'configuration':<34} {'FPS':>7} {'frames/CPU-s':>12} {'x face_rec':>10} {'RSS MB':>7} "
+              f"{'tracks':>6} {'det runs':>8} {'load s':>6}")
+        fr = runs["face_recognition"]["fps"]
+        for label, r in runs.items():
+            ratio = r["fps"] / fr
+            r["vs_face_recognition"] = ratio
+            extra = (f"{r['tracks']:>6} {r['detector_runs']:>8} {r['load_s']:>6.1f}" if "tracks" in r
+                     else f"{'-':>6} {'-':>8} {'-':>6}")
+            print(f"  {label:<34} {r['fps']:>7.1f} {r['frames_per_cpu_s']:>12.1f} {ratio:>10.1f} "
+                  f"{r['peak_rss_mb']:>7.0f} {extra}")
+        stages = runs["facelens default"]["stage_ms_per_frame"]
+        print("  default features, ms per frame: decode " f"{runs['facelens default']['decode_ms_per_frame']:.1f}; "
+              + "; ".join(f"{k} {v:.1f}" for k, v in stages.items()))
+    if args.sweep:
+        out["k_sweep"], _ = run_child(["--child", "sweep", str(DATA / SHARED[0])])
+        print("K sweep (detection every K frames; FPS for landmarks, presence accuracy):")
+        for kk, s in out["k_sweep"].items():
+            acc = ", ".join(f"{n} {100 * x:.1f}%" for n, x in s["presence_accuracy"].items())
+            print(f"  K={kk:>3}: {s['fps']:6.1f} FPS; {acc}")
+    if "walking_people.mp4" in out["videos"]:
+        png = RESULTS / "walking_people_tracks.png"
+        plot_tracks(paths["walking_people.mp4"], out["videos"]["walking_people.mp4"]["facelens default"], png)
+        print(f"wrote {png}")
+    shutil.rmtree(scratch)
+    for runs in out["videos"].values():
+        for r in runs.values():
+            r.pop("rows", None)
+    out.update({"cores": os.cpu_count(), "machine": platform.platform(), "processor": platform.processor(),
+                "load_average_before": load_before, "load_average_after": os.getloadavg(),
+                "peer_frames": args.peer_frames, "wall_s": time.perf_counter() - t_start})
+    (RESULTS / "video.json").write_text(json.dumps(out, indent=1))
+    print(f"load average before {load_before[0]:.1f}, after {os.getloadavg()[0]:.1f}; "
+          f"{out['wall_s']:.0f} s; wrote {RESULTS / 'video.json'}")
 
 
 if __name__ == "__main__":

@@ -18,6 +18,8 @@ What it does (each step prints what it is doing, and skips work already done in 
 5. Rebuilds face-api's ``age_gender_model`` (a weight manifest, no graph) as
    ``faceapi_age_gender.onnx`` with ``tools/faceapi_agegender.py``, run in the same throwaway venv.
    ``age_gender_calibration.json`` is fitted by ``tools/fit_age_gender.py``; its hash is recorded.
+5b. Rebuilds dlib's descriptor ResNet as ``dlib_resnet_v1.onnx`` from the weights in the same npm
+   package (``tools/build_dlib_resnet_onnx.py``, run in the same venv).
 6. Records the sha256 of the dlib files that the ``face-recognition-models`` package ships
    (not copied: facelens finds them inside the installed package).
    ``landmarks68_fit.json`` is not built here but by ``tools/fit_landmarks68.py``; its hash is recorded.
@@ -467,6 +469,12 @@ def notice_text(mp_license: str, fa_license: str, hm_license: str, fl_license: s
           FER2013 (the training data) was released for the 2013 ICML representation-learning
           challenge; its own terms are not stated in either package.
 
+        dlib_resnet_v1.onnx
+          dlib's dlib_face_recognition_resnet_model_v1 (Davis E. King, CC0 1.0 / public domain),
+          rebuilt as ONNX by tools/build_dlib_resnet_onnx.py from the uint8-quantised copy of its
+          weights in model/face_recognition_model.bin of npm {FACE_API[0]}@{FACE_API[1]}
+          (MIT, Copyright (c) Vladimir Mandic; licence text below).
+
         dlib models (not bundled: read from the installed PyPI package
         face-recognition-models=={FACE_RECOGNITION_MODELS[1]}, sha256 pinned in MANIFEST.json)
           dlib_face_recognition_resnet_model_v1.dat, shape_predictor_5_face_landmarks.dat,
@@ -585,6 +593,12 @@ def main(argv: list[str] | None = None) -> None:
                          f"npm:{FACE_API[0]}@{FACE_API[1]}:model/age_gender_model-weights_manifest.json+"
                          "age_gender_model.bin (rebuilt by tools/faceapi_agegender.py)",
                          "MIT (face-api.js, Vincent Muehler; @vladmandic/face-api, Vladimir Mandic)", "onnxruntime"))
+    run([str(ensure_venv(args.venv)), str(ROOT / "tools/build_dlib_resnet_onnx.py"), "--tgz", str(fa_tgz),
+         "--out", str(out)])
+    entries.append(entry("dlib_resnet_onnx", out, "dlib_resnet_v1.onnx",
+                         f"npm:{FACE_API[0]}@{FACE_API[1]}:model/face_recognition_model.bin "
+                         "(tools/build_dlib_resnet_onnx.py)",
+                         "CC0-1.0 weights (Davis King, dlib-models); MIT package (Vladimir Mandic)", "onnxruntime"))
     calib = out / "age_gender_calibration.json"
     if calib.exists():
         entries.append(entry("age_gender_calibration", out, calib.name, "fitted by tools/fit_age_gender.py",

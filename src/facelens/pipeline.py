@@ -144,9 +144,9 @@ class Pipeline:
 
     @functools.cached_property
     def embedder(self) -> Any:
-        from facelens.models.dlib_models import DlibEmbedder
+        from facelens.models.dlib_models import OnnxEmbedder
 
-        return DlibEmbedder()
+        return OnnxEmbedder()
 
     @functools.cached_property
     def age_gender_model(self) -> Any:
@@ -196,8 +196,9 @@ class Pipeline:
         det.keypoints = (det.keypoints - [px, py]).astype(np.float32)
         return det
 
-    def mesh_from_rois(self, rgb: np.ndarray, rois: list[fm.Roi], refine: bool) -> tuple[np.ndarray, np.ndarray]:
-        """(N,478,3) meshes with irises and (N,) presence scores for the given ROIs.
+    def mesh_from_rois(self, rgb: np.ndarray, rois: list[fm.Roi], refine: bool,
+                       irises: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """(N,478,3) meshes with irises (`irises=False`: (N,468,3)) and (N,) presence scores for the ROIs.
 
         `refine` runs the mesh a second time on an ROI derived from the first mesh, which tightens
         the fit on still images (68-point NME with the plain vertex table 0.080 -> 0.068 on the
@@ -211,12 +212,12 @@ class Pipeline:
                 v2 = self.mesh_kind == "v2"
                 m, s = self.mesh_model(rgb, fm.roi_from_mesh(m, fm.IMAGE_ROI_SCALE, fm.IMAGE_ROI_SHIFT) if v2
                                        else fm.roi_from_mesh(m))
-            if self.mesh_kind == "v1":
+            if self.mesh_kind == "v1" and irises:
                 m = np.concatenate([m, self.iris_model(rgb, m)])
             meshes.append(m)
             scores.append(s)
         if not meshes:
-            return np.zeros((0, 478, 3), np.float32), np.zeros(0, np.float32)
+            return np.zeros((0, 478 if irises else 468, 3), np.float32), np.zeros(0, np.float32)
         return np.stack(meshes).astype(np.float32), np.array(scores, np.float32)
 
     def blendshapes(self, rgb: np.ndarray, mesh: np.ndarray) -> np.ndarray:
@@ -261,24 +262,27 @@ class Pipeline:
             out["crops"] = geometry.align(rgb, lm5)
         return out
 
-    def heads(self, rgb: np.ndarray, boxes: np.ndarray, mesh: np.ndarray, whole: bool) -> dict[str, np.ndarray]:
-        """Emotion and age/gender networks, as the features ask (`whole`: the image is the face)."""
+    def heads(self, rgb: np.ndarray, boxes: np.ndarray, mesh: np.ndarray, whole: bool,
+              age_gender: bool = True) -> dict[str, np.ndarray]:
+        """Emotion and age/gender networks, as the features ask (`whole`: the image is the face;
+        `age_gender=False` leaves age/gender out)."""
         out: dict[str, np.ndarray] = {}
         if "emotion" in self.features:
             out["emotion"] = self.emotion_model(rgb, boxes, whole=whole)
-        if "age_gender" in self.features:
+        if "age_gender" in self.features and age_gender:
             out["age"], out["male_prob"] = self.age_gender_model(rgb, mesh)
         return out
 
     def embed(self, rgb: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-        """The identity step: (N,128) dlib descriptors of the faces in `boxes`."""
+        """The identity step: (N,128) dlib descriptors of the faces in `boxes` (dlib's net as ONNX)."""
         return self.embedder(rgb, boxes)
 
     def describe(self, rgb: np.ndarray, boxes: np.ndarray, scores: np.ndarray, mesh: np.ndarray,
-                 keypoints: np.ndarray | None = None, *, identity: bool = True, whole: bool | None = None) -> Faces:
+                 keypoints: np.ndarray | None = None, *, identity: bool = True, age_gender: bool = True,
+                 whole: bool | None = None) -> Faces:
         """`Faces` of the given boxes and meshes: derived geometry, heads and identity.
 
-        `identity=False` leaves out only the identity embedding (video computes it per track);
+        `identity=False` and `age_gender=False` leave those out (video computes them per track);
         `whole` (default: `not detect`) says the image is one pre-cropped face.
         """
         faces = Faces(boxes.astype(np.float32), scores.astype(np.float32), keypoints=keypoints,
@@ -286,7 +290,7 @@ class Pipeline:
         if len(faces) == 0:
             return faces
         extra = self.derived(rgb, boxes, scores, mesh)
-        extra.update(self.heads(rgb, boxes, mesh, not self.detect if whole is None else whole))
+        extra.update(self.heads(rgb, boxes, mesh, not self.detect if whole is None else whole, age_gender))
         if "identity" in self.features and identity:
             extra["embedding"] = self.embed(rgb, boxes)
         return faces.with_(**extra)

@@ -4,13 +4,19 @@ Each live track's mesh is re-fitted on the ROI of its previous-frame mesh (`roi_
 MediaPipe's video graph does). Full detection runs only
 
 - every `detect_every` (K) analysed frames, to find faces that entered the view,
-- on any frame where a track's mesh presence score drops below `min_presence` or a track is lost,
+- on a scene cut (`facelens.cuts`: a 64x36 thumbnail differs from the previous one like a hard
+  cut), where every live track is set lost instead of being followed into the new shot,
+- on the frame after a track's mesh presence score drops below `min_presence` (once per loss,
+  not on every frame while it stays lost: it waits for the schedule or a cut after that),
 - on every frame while no track is live (detection alone is cheap: ~2.7 ms at 640 px).
 
-New detections are matched to the followed tracks by box IoU; unmatched ones are matched to lost
-tracks by IoU with the box predicted from the track's landmark motion (mesh-centre velocity).
-When an identity check is on (`reid`, default: when "identity" is among the features) a lost
-track is re-found only if the dlib descriptors are closer than 0.6 (dlib's same-person threshold).
+A track whose face region changes like a cut between two frames (someone else now stands where
+it was) is set lost the same way. New detections are matched to the followed tracks by box IoU;
+unmatched ones to lost tracks by IoU with the box predicted from the track's landmark motion
+(mesh-centre velocity). The identity check (`reid`, default: when "identity" is among the
+features; dlib descriptors closer than 0.6, dlib's same-person threshold) runs only when those
+cheap cues are ambiguous: several lost tracks overlap the detection, or the track was lost at a
+cut. Without an identity check a track lost at a cut is never re-found: a new track starts.
 A lost track is retired after `max_missed` frames. A new track is tentative until it has been
 seen on `confirm` consecutive frames; its rows are held back (at most `confirm` - 1 frames) and
 dropped if it dies first, which removes one- and two-frame false detections.
@@ -21,6 +27,13 @@ in between carry a copy of the track's latest embedding, so a track's rows share
 embeddings. `embed_every=1` instead embeds every live face on every analysed frame, tentative
 tracks included, and each row carries the descriptor of its own frame (what an identity-drift
 report needs). `reid=True` without the "identity" feature computes them for the re-find check only.
+
+Age and gender are per track: the head runs on a track's face when it is confirmed and every
+`age_gender_every` (24) video frames while it is live; a row carries the mean age and mean male
+probability over the track's samples so far. Emotion and the mesh-derived features stay per frame.
+The tracker follows 468-point meshes; `video_frames` runs the irises and the per-frame features
+(`describe`) in a worker thread, overlapping the tracking of the next frame (LiteRT and
+onnxruntime release the GIL).
 
 Boxes: a detected frame keeps the detector's box; a followed frame gets a box from its mesh with
 the fixed mapping `MESH_TO_BOX` (centre offset and scale relative to the 468-point extent),
@@ -49,11 +62,14 @@ from __future__ import annotations
 import logging
 from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+
 import numpy as np
 
 from facelens.calibrate import TrackFilter
+from facelens.cuts import CutDetector
 from facelens.errors import FeatureError
 from facelens.faces import Faces, FrameResult
 from facelens.io import readers
@@ -87,7 +103,7 @@ def greedy_match(iou: np.ndarray, min_iou: float) -> list[tuple[int, int]]:
 
 
 def box_from_mesh(mesh: np.ndarray) -> np.ndarray:
-    """(N,478,3) meshes -> (N,4) boxes consistent with the detector's (see `MESH_TO_BOX`)."""
+    """(N,468 or 478,3) meshes -> (N,4) boxes consistent with the detector's (see `MESH_TO_BOX`)."""
     pts = mesh[:, :468, :2]
     lo, hi = pts.min(1), pts.max(1)
     size = hi - lo
@@ -109,17 +125,20 @@ class TrackerOptions:
     reid: bool | None = None  # None: check identity on re-find when "identity" is a feature
     reid_threshold: float = DLIB_THRESHOLD
     embed_every: int = 120  # video frames between a track's descriptors; 1: a fresh one per frame
+    age_gender_every: int = 24  # video frames between a track's age/gender samples
     duplicate_iou: float = 0.6
+    cuts: bool = True  # detect scene cuts (see `facelens.cuts`)
 
     def __post_init__(self) -> None:
-        if self.embed_every < 1:
-            raise FeatureError(f"embed_every must be at least 1, not {self.embed_every}")
+        for name in ("embed_every", "age_gender_every"):
+            if getattr(self, name) < 1:
+                raise FeatureError(f"{name} must be at least 1, not {getattr(self, name)}")
 
 
 @dataclass
 class Track:
     id: int
-    mesh: np.ndarray  # (478,3) latest mesh
+    mesh: np.ndarray  # (468,3) latest mesh (irises are added per frame in `MeshTracker.describe`)
     box: np.ndarray  # (4,) latest box
     score: float  # confidence on the latest frame: detector score, or mesh presence when followed
     velocity: np.ndarray = field(default_factory=lambda: np.zeros(2, np.float32))  # px/frame
@@ -128,10 +147,17 @@ class Track:
     confirmed: bool = False
     embedding: np.ndarray | None = None
     embedded_at: int = -1
+    cut: bool = False  # lost at a scene cut or a region change: re-found only by identity
+    ages: list[float] = field(default_factory=list)  # age/gender samples (see module docstring)
+    male_probs: list[float] = field(default_factory=list)
+    aged_at: int = -1
 
     def predicted_box(self) -> np.ndarray:
         shift = self.velocity * self.missed
         return self.box + np.concatenate([shift, shift])
+
+    def lose(self, cut: bool = False) -> None:
+        self.missed, self.hits, self.cut = 1, 0, cut
 
     def move(self, mesh: np.ndarray, box: np.ndarray, score: float) -> None:
         """Follow the face to `mesh`; velocity is a running mean of the mesh-centre motion."""
@@ -141,12 +167,24 @@ class Track:
         self.hits += 1
 
 
+@dataclass
+class Tracked:
+    """One frame's live tracks, before the per-frame features: what `MeshTracker.track` returns."""
+
+    ids: np.ndarray  # (N,) int64
+    boxes: np.ndarray  # (N,4)
+    scores: np.ndarray  # (N,)
+    mesh: np.ndarray  # (N,468,3), without irises
+    embedding: np.ndarray | None = None  # (N,128) this frame's descriptors (embed_every=1 only)
+
+
 class MeshTracker:
     """Frame-by-frame tracker: `step(rgb, index)` returns the faces of one frame with track ids.
 
-    Runs the stages of `pipeline` (an `Analyzer` is one). Rows of tentative tracks are held back
-    (`HoldBack`): `resolve(faces)` returns a held frame's faces once each of its tracks is
-    confirmed or dead (at most `confirm` - 1 frames later).
+    Runs the stages of `pipeline` (an `Analyzer` is one). `step` is `track` (tracking and the
+    per-track heads) followed by `describe` (the per-frame features). Rows of tentative tracks are
+    held back (`HoldBack`): `resolve(faces)` returns a held frame's faces once each of its tracks
+    is confirmed or dead (at most `confirm` - 1 frames later), filling the per-track columns.
     """
 
     def __init__(self, pipeline: Pipeline, options: TrackerOptions | None = None) -> None:
@@ -159,22 +197,49 @@ class MeshTracker:
         self.next_id = 0
         self.since_detect = 0
         self.detections = 0  # frames on which the detector ran
+        self.cuts = 0  # scene cuts seen
+        self._cut_detector = CutDetector() if self.opt.cuts else None
         self._dead: set[int] = set()  # tentative tracks that died: their held rows are dropped
+        self._retired: dict[int, Track] = {}  # confirmed tracks no longer followed, for held rows
 
     # Stages of one step.
+    def _scene(self, rgb: np.ndarray) -> bool:
+        """On a scene cut, lose every live track (not followed into the new shot); True on a cut."""
+        if self._cut_detector is None or not self._cut_detector(rgb):
+            return False
+        self.cuts += 1
+        for t in self.tracks:
+            if t.missed == 0:
+                t.lose(cut=True)
+        return True
+
+    def _jumped(self, before: dict[int, np.ndarray]) -> bool:
+        """Lose the followed tracks whose face region changed like a cut (someone else is there
+        now); `before`: their boxes on the previous frame. True if one was lost."""
+        moved = [t for t in self.tracks if t.missed == 0 and t.id in before]
+        if self._cut_detector is None or not moved:
+            return False
+        changed = self._cut_detector.changed(np.stack([before[t.id] for t in moved]), np.stack([t.box for t in moved]))
+        for t, c in zip(moved, changed):
+            if c:
+                t.lose(cut=True)
+        return bool(changed.any())
+
     def _follow(self, rgb: np.ndarray) -> bool:
         """Re-fit the mesh of each live track on its previous mesh's ROI; True if one was lost."""
         live = [t for t in self.tracks if t.missed == 0]
         if not live:
             return False
-        mesh, presence = self.pipeline.mesh_from_rois(rgb, [fm.roi_from_mesh(t.mesh) for t in live], refine=False)
+        rois = [fm.roi_from_mesh(t.mesh) for t in live]
+        mesh, presence = self.pipeline.mesh_from_rois(rgb, rois, refine=False, irises=False)
         boxes = box_from_mesh(mesh)
         lost = False
         for t, m, p, b in zip(live, mesh, presence, boxes):
             if p >= (self.opt.min_presence if t.confirmed else self.opt.confirm_presence):
                 t.move(m, b, float(p))
             else:
-                t.missed, t.hits, lost = 1, 0, True
+                t.lose()
+                lost = True
         return lost
 
     def _detect(self, rgb: np.ndarray) -> None:
@@ -191,7 +256,7 @@ class MeshTracker:
         if not new:
             return
         rois = [fm.roi_from_detection(det.boxes[i], det.keypoints[i]) for i in new]
-        mesh, presence = self.pipeline.mesh_from_rois(rgb, rois, refine=True)
+        mesh, presence = self.pipeline.mesh_from_rois(rgb, rois, refine=True, irises=False)
         cap = self.pipeline.max_faces
         for i, m, p in zip(new, mesh, presence):
             if cap is not None and sum(t.missed == 0 for t in self.tracks) >= cap:
@@ -200,23 +265,31 @@ class MeshTracker:
                 self._found(rgb, m, det.boxes[i], float(det.scores[i]))
 
     def _found(self, rgb: np.ndarray, mesh: np.ndarray, box: np.ndarray, score: float) -> None:
-        """A detection no live track explains: a lost track re-found, or a new tentative track."""
+        """A detection no live track explains: a lost track re-found, or a new tentative track.
+
+        Candidates are the lost confirmed tracks whose predicted box overlaps it; the descriptor
+        decides only when the position is ambiguous (several candidates) or the candidate was
+        lost at a cut, and is computed at most once per detection.
+        """
         lost = [t for t in self.tracks if t.missed > 0 and t.confirmed]  # tentative ones die when lost
+        cands: list[Track] = []
         if lost:
             iou = iou_matrix(np.stack([t.predicted_box() for t in lost]), box[None])[:, 0]
-            for k in np.argsort(-iou):
-                t = lost[int(k)]
-                if iou[k] < self.opt.min_iou:
-                    break
-                if self.reid and t.embedding is not None:
+            cands = [lost[int(k)] for k in np.argsort(-iou) if iou[k] >= self.opt.min_iou]
+        emb: np.ndarray | None = None
+        for t in cands:
+            if len(cands) > 1 or t.cut:
+                if not self.reid or t.embedding is None:
+                    continue
+                if emb is None:
                     emb = self.pipeline.embed(rgb, box[None])[0]
-                    dist = float(np.linalg.norm(emb - t.embedding))
-                    if dist >= self.opt.reid_threshold:
-                        log.debug("track %d not re-found: descriptor distance %.2f", t.id, dist)
-                        continue
-                t.mesh, t.box, t.score = mesh, box, score
-                t.missed, t.hits, t.velocity = 0, 1, np.zeros(2, np.float32)
-                return
+                dist = float(np.linalg.norm(emb - t.embedding))
+                if dist >= self.opt.reid_threshold:
+                    log.debug("track %d not re-found: descriptor distance %.2f", t.id, dist)
+                    continue
+            t.mesh, t.box, t.score = mesh, box, score
+            t.missed, t.hits, t.cut, t.velocity = 0, 1, False, np.zeros(2, np.float32)
+            return
         self.tracks.append(Track(self.next_id, mesh, box, score))
         self.next_id += 1
 
@@ -231,7 +304,9 @@ class MeshTracker:
         keep = []
         for t in self.tracks:
             if t.missed > self.opt.max_missed or (t.missed > 0 and not t.confirmed):
-                if not t.confirmed:
+                if t.confirmed:
+                    self._retired[t.id] = t
+                else:
                     self._dead.add(t.id)
                 continue
             if t.hits >= self.opt.confirm:
@@ -248,48 +323,87 @@ class MeshTracker:
             for t, e in zip(due, self.pipeline.embed(rgb, np.stack([t.box for t in due]))):
                 t.embedding, t.embedded_at = e, index
 
-    def step(self, rgb: np.ndarray, index: int) -> Faces:
-        """Track one frame and describe its live faces: track ids set; identity only with
-        `embed_every=1` (this frame's descriptors), otherwise left to `resolve`."""
+    def _age_gender(self, rgb: np.ndarray, index: int) -> None:
+        """Sample age and gender of the confirmed live tracks that are due (`age_gender_every`)."""
+        due = [t for t in self.tracks if t.missed == 0 and t.confirmed
+               and (t.aged_at < 0 or index - t.aged_at >= self.opt.age_gender_every)]
+        if due:
+            age, male = self.pipeline.age_gender_model(rgb, np.stack([t.mesh for t in due]))
+            for t, a, m in zip(due, age, male):
+                t.ages.append(float(a))
+                t.male_probs.append(float(m))
+                t.aged_at = index
+
+    def track(self, rgb: np.ndarray, index: int) -> Tracked:
+        """Track one frame: follow, detect when due, update the per-track heads."""
         for t in self.tracks:
             if t.missed > 0:
                 t.missed += 1
+        cut = self._scene(rgb)
+        before = {t.id: t.box for t in self.tracks if t.missed == 0}
         lost = self._follow(rgb)
+        lost = self._jumped(before) or lost
         self.since_detect += 1
-        if (lost or self.since_detect >= self.opt.detect_every or not self.tracks
-                or any(t.missed > 0 for t in self.tracks)):
+        if cut or lost or self.since_detect >= self.opt.detect_every or not any(t.missed == 0 for t in self.tracks):
             self._detect(rgb)
         self._prune()
         if self.reid or self.identity:
             self._embed(rgb, index)
+        if "age_gender" in self.pipeline.features:
+            self._age_gender(rgb, index)
         live = [t for t in self.tracks if t.missed == 0]
         if not live:
-            return Faces.empty().with_(track_id=np.zeros(0, np.int64))
-        boxes = np.stack([t.box for t in live])
-        scores = np.array([t.score for t in live], np.float32)
-        faces = self.pipeline.describe(rgb, boxes, scores, np.stack([t.mesh for t in live]), identity=False)
-        faces = faces.with_(track_id=np.array([t.id for t in live], np.int64))
-        if self.per_frame:
-            faces = faces.with_(embedding=np.stack([t.embedding for t in live]))
-        return faces
+            return Tracked(np.zeros(0, np.int64), np.zeros((0, 4), np.float32), np.zeros(0, np.float32),
+                           np.zeros((0, 468, 3), np.float32))
+        return Tracked(np.array([t.id for t in live], np.int64), np.stack([t.box for t in live]),
+                       np.array([t.score for t in live], np.float32), np.stack([t.mesh for t in live]),
+                       np.stack([t.embedding for t in live]) if self.per_frame else None)
+
+    def describe(self, rgb: np.ndarray, tracked: Tracked) -> Faces:
+        """Irises and the per-frame features of a tracked frame, track ids set (no tracker state is
+        touched, so `video_frames` runs it in a worker thread)."""
+        if len(tracked.ids) == 0:
+            return Faces.empty().with_(track_id=tracked.ids)
+        mesh = tracked.mesh
+        if mesh.shape[1] == 468:  # the 468-point mesh (Face Mesh V2 comes with its irises)
+            iris = self.pipeline.iris_model
+            mesh = np.stack([np.concatenate([m, iris(rgb, m)]) for m in mesh]).astype(np.float32)
+        faces = self.pipeline.describe(rgb, tracked.boxes, tracked.scores, mesh, identity=False, age_gender=False)
+        faces = faces.with_(track_id=tracked.ids)
+        return faces if tracked.embedding is None else faces.with_(embedding=tracked.embedding)
+
+    def step(self, rgb: np.ndarray, index: int) -> Faces:
+        """Track one frame and describe its live faces: track ids set; identity only with
+        `embed_every=1` (this frame's descriptors), otherwise left to `resolve`."""
+        return self.describe(rgb, self.track(rgb, index))
+
+    def ready(self, ids: np.ndarray) -> bool:
+        """Whether every track among `ids` is confirmed or dead (its rows can be resolved)."""
+        by_id = {t.id: t for t in self.tracks}
+        return all(i in self._dead or i in self._retired or by_id[i].confirmed for i in ids.tolist())
 
     def resolve(self, faces: Faces) -> Faces | None:
         """Faces of a held frame once every track in it is confirmed or dead; None while pending.
 
         Rows of dead tentative tracks are dropped; with identity, each row without its own
-        frame's descriptor gets a copy of its track's latest embedding.
+        frame's descriptor gets a copy of its track's latest embedding; with age_gender, each row
+        gets its track's mean age and male probability so far.
         """
         if faces.track_id is None or len(faces) == 0:
             return faces
-        by_id = {t.id: t for t in self.tracks}
-        ids = faces.track_id.tolist()
-        if any(i not in self._dead and not (i in by_id and by_id[i].confirmed) for i in ids):
+        if not self.ready(faces.track_id):
             return None
-        faces = faces[np.array([i not in self._dead for i in ids], bool)]
+        by_id = {**self._retired, **{t.id: t for t in self.tracks}}
+        faces = faces[np.array([i not in self._dead for i in faces.track_id.tolist()], bool)]
+        tracks = [by_id[i] for i in faces.track_id.tolist()]
         if self.identity and len(faces) and faces.embedding is None:
-            emb = [by_id[i].embedding if i in by_id else None for i in faces.track_id.tolist()]
+            emb = [t.embedding for t in tracks]
             if all(e is not None for e in emb):
                 faces = faces.with_(embedding=np.stack(emb))
+        if "age_gender" in self.pipeline.features and len(faces):
+            faces = faces.with_(age=np.array([np.mean(t.ages) if t.ages else np.nan for t in tracks], np.float32),
+                                male_prob=np.array([np.mean(t.male_probs) if t.male_probs else np.nan
+                                                    for t in tracks], np.float32))
         return faces
 
     def finish(self, faces: Faces) -> Faces:
@@ -304,29 +418,33 @@ class MeshTracker:
         return resolved
 
 
+LAG = 2  # frames whose per-frame features may still be computing while the next one is tracked
+
+
 class HoldBack:
-    """The hold-back queue: frames in order, each released once `tracker.resolve` settles it."""
+    """The hold-back queue: frames in order, each released once its per-frame features are done
+    (computed in `pool`, at most `LAG` frames behind) and `tracker.resolve` settles it."""
 
-    def __init__(self, tracker: MeshTracker) -> None:
+    def __init__(self, tracker: MeshTracker, pool: ThreadPoolExecutor) -> None:
         self.tracker = tracker
-        self.queue: deque[tuple[FrameResult, np.ndarray]] = deque()
+        self.pool = pool
+        self.queue: deque[tuple[FrameResult, np.ndarray, np.ndarray, Future[Faces]]] = deque()
 
-    def push(self, result: FrameResult, rgb: np.ndarray) -> Iterator[tuple[FrameResult, np.ndarray]]:
-        """Queue one frame; yield (result, rgb) of every frame at the head that is now settled."""
-        self.queue.append((result, rgb))
-        while self.queue:
-            resolved = self.tracker.resolve(self.queue[0][0].faces)
-            if resolved is None:
-                return
-            result, rgb = self.queue.popleft()
+    def push(self, result: FrameResult, rgb: np.ndarray, tracked: Tracked) -> Iterator[tuple[FrameResult, np.ndarray]]:
+        """Queue one tracked frame; yield (result, rgb) of every frame at the head that is now settled."""
+        self.queue.append((result, rgb, tracked.ids, self.pool.submit(self.tracker.describe, rgb, tracked)))
+        while self.queue and self.tracker.ready(self.queue[0][2]) and (len(self.queue) > LAG or self.queue[0][3].done()):
+            result, rgb, _, future = self.queue.popleft()
+            resolved = self.tracker.resolve(future.result())
+            assert resolved is not None  # ready() said so
             result.faces = resolved
             yield result, rgb
 
     def flush(self) -> Iterator[tuple[FrameResult, np.ndarray]]:
         """At the end of the video: the frames still held, without unconfirmed tracks."""
         while self.queue:
-            result, rgb = self.queue.popleft()
-            result.faces = self.tracker.finish(result.faces)
+            result, rgb, _, future = self.queue.popleft()
+            result.faces = self.tracker.finish(future.result())
             yield result, rgb
 
 
@@ -334,22 +452,32 @@ def video_frames(pipeline: Pipeline, path: str | Path, every: int = 1, start: fl
                  options: TrackerOptions | None = None) -> Iterator[tuple[FrameResult, np.ndarray | None]]:
     """Yield (result, rgb) per selected frame, in order; faces carry `track_id`.
 
-    Frames are decoded in a reader thread ahead of the analysis. A video that stops before its
-    declared frame count ends with an error result (rgb None).
+    Frames are decoded in a reader thread ahead of the analysis, and each frame's per-frame
+    features are computed in a worker thread while the next frames are tracked. A video that
+    stops before its declared frame count ends with an error result (rgb None).
     """
     info = readers.video_info(path)
     tracker = MeshTracker(pipeline, options)
     expression = TrackFilter(pipeline.calibrate, pipeline.smooth)  # per-track calibration/smoothing
-    held = HoldBack(tracker)
+
+    def filtered(ready: Iterator[tuple[FrameResult, np.ndarray]]) -> Iterator[tuple[FrameResult, np.ndarray]]:
+        for result, rgb in ready:  # in frame order, as the filter's running medians need
+            result.faces = expression(result.faces, result.timestamp)
+            yield result, rgb
+
     last = -1
     frames = 0
-    for frame in prefetch(readers.read_video(path, every=every, start=start, end=end)):
-        last = frame.index
-        frames += 1
-        faces = expression(tracker.step(frame.rgb, frame.index), frame.timestamp)
-        yield from held.push(FrameResult(str(path), faces, frame.index, frame.timestamp, info.width, info.height), frame.rgb)
-    yield from held.flush()
-    log.debug("%s: %d frames, detector ran on %d, %d tracks", path, frames, tracker.detections, tracker.next_id)
+    with ThreadPoolExecutor(1, thread_name_prefix="facelens-describe") as pool:
+        held = HoldBack(tracker, pool)
+        for frame in prefetch(readers.read_video(path, every=every, start=start, end=end)):
+            last = frame.index
+            frames += 1
+            tracked = tracker.track(frame.rgb, frame.index)
+            result = FrameResult(str(path), Faces.empty(), frame.index, frame.timestamp, info.width, info.height)
+            yield from filtered(held.push(result, frame.rgb, tracked))
+        yield from filtered(held.flush())
+    log.debug("%s: %d frames, detector ran on %d, %d cuts, %d tracks", path, frames, tracker.detections,
+              tracker.cuts, tracker.next_id)
     # `last` is the last frame kept; with every=N the video may go on for N-1 frames after it.
     if end is None and info.frames and last + every < info.frames - 1:
         msg = f"{path}: video ended at frame {last + 1} of {info.frames} declared"

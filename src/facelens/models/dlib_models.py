@@ -2,6 +2,12 @@
 
 - `DlibEmbedder`: the 128-D ResNet face descriptor (LFW 99.38%, CC0), on dlib's own 150×150
   face chips aligned by its 5-point predictor (CC0).
+- `OnnxEmbedder` (the default): the same network and chips, its weights rebuilt as ONNX from
+  face-api's uint8 copy (`tools/build_dlib_resnet_onnx.py`) and run with onnxruntime, which
+  batches the faces of a frame and releases the GIL. On the 40 shared identity faces its
+  descriptors lie 0.038 from dlib's (mean Euclidean distance, descriptors of norm ~1.47; max
+  0.045), pair distances differ by 0.003 on average (max 0.013), pair accuracy at 0.6 is the
+  same (0.996 on 780 pairs), at 8-12x dlib's speed on the same cores.
 - `DlibLandmarks68`: the iBUG 68-point shape predictor. Its weights were trained on iBUG 300-W
   and are licensed for non-commercial research only; facelens derives 68 points from the mesh by
   default and uses this only when asked (`landmarks68="dlib"`).
@@ -13,10 +19,12 @@ import threading
 
 import numpy as np
 
-from facelens.models.runtime import asset_path
+from facelens.models.runtime import Model, asset_path
 
 # Same-person threshold on Euclidean distance between descriptors, as dlib documents for this net.
 DLIB_THRESHOLD = 0.6
+CHIP_SIZE, CHIP_PADDING = 150, 0.25  # dlib's compute_face_descriptor chip
+MEAN_RGB = np.array([122.782, 117.001, 104.298], np.float32)  # dlib's input_rgb_image means; scale 1/256
 
 
 def _rects(boxes: np.ndarray):  # noqa: ANN202 - dlib types
@@ -68,6 +76,32 @@ class DlibEmbedder(_Dlib):
                 shapes.append(self.sp5(rgb, r))
             desc = self.net.compute_face_descriptor(rgb, shapes)
         return np.asarray([np.asarray(d) for d in desc], np.float32)
+
+
+class OnnxEmbedder(_Dlib):
+    """`OnnxEmbedder()(rgb, boxes (N,4)) -> (N,128)`: dlib's descriptor net run with onnxruntime."""
+
+    def _load(self) -> None:
+        import dlib
+
+        self.sp5 = dlib.shape_predictor(str(asset_path("dlib_shape_predictor_5")))
+        self.net = Model("dlib_resnet_onnx")
+
+    def chips(self, rgb: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+        """(N,150,150,3) uint8 chips, exactly as dlib's `compute_face_descriptor` cuts them."""
+        import dlib
+
+        with self._lock:
+            self._ensure()
+            return np.stack([np.asarray(dlib.get_face_chip(rgb, self.sp5(rgb, r), CHIP_SIZE, CHIP_PADDING))
+                             for r in _rects(boxes)])
+
+    def __call__(self, rgb: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+        if len(boxes) == 0:
+            return np.zeros((0, 128), np.float32)
+        x = ((self.chips(rgb, boxes).astype(np.float32) - MEAN_RGB) / 256.0).transpose(0, 3, 1, 2)
+        (desc,) = self.net(np.ascontiguousarray(x))
+        return np.asarray(desc, np.float32)
 
 
 class DlibLandmarks68(_Dlib):
