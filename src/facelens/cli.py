@@ -16,8 +16,9 @@ from rich.console import Console
 from rich.table import Table
 
 from facelens import __version__, plot_commands
-from facelens.console import console, fail, progress
-from facelens.errors import FacelensError, FeatureError
+from facelens.console import (EMBEDDER, EMBEDDER_INPUT, EMBEDDER_NORM, EMBEDDER_PRESET, EMBEDDER_THRESHOLD, console,
+                              embedder_spec, fail, progress)
+from facelens.errors import FacelensError, FeatureError, ModelError
 from facelens.features import FEATURES, parse_features
 from facelens.identity import commands as identity_commands
 from facelens.scale import commands as scale_commands
@@ -67,6 +68,11 @@ def analyze(
     workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Batch processes or Ray actors (default: all cores)."),
     address: Optional[str] = typer.Option(None, "--address", help="Ray cluster to join (with --engine ray)."),
     resume: bool = typer.Option(True, "--resume/--no-resume", help="Skip inputs that OUT's manifest lists as finished."),
+    embedder: Optional[Path] = EMBEDDER,
+    embedder_preset: Optional[str] = EMBEDDER_PRESET,
+    embedder_input: Optional[int] = EMBEDDER_INPUT,
+    embedder_norm: Optional[str] = EMBEDDER_NORM,
+    embedder_threshold: Optional[float] = EMBEDDER_THRESHOLD,
 ) -> None:
     """Analyse images, folders and videos into one table: a row per face per frame."""
     from facelens.api import Analyzer
@@ -76,11 +82,12 @@ def analyze(
         feats = parse_features(None if features == "default" else features)
         if crops is not None:
             feats |= {"crops"}
+        spec = embedder_spec(embedder, embedder_preset, embedder_input, embedder_norm, embedder_threshold)
         analyzer = Analyzer(feats, detector=detector, min_score=min_score, max_faces=max_faces,
                             detect=not no_detect, landmarks68=landmarks68, mesh=mesh, calibrate=calibrate,
-                            smooth=smooth)
+                            smooth=smooth, embedder=spec)
         format_of(output)
-    except FeatureError as exc:
+    except (FeatureError, ModelError) as exc:
         fail(str(exc), 2)
     if summary is not None and schema != "openface":
         fail("--summary reads the openface columns; use it with --schema openface", 2)

@@ -5,12 +5,16 @@ Command modules import this, never `facelens.cli`, and add their commands in `re
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import NoReturn
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from facelens.errors import FacelensError
+from facelens.models.embedder import EmbedderSpec
 
 console = Console(stderr=True)
 
@@ -24,3 +28,29 @@ def fail(message: str, code: int = 1) -> NoReturn:
 def progress() -> Progress:
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
                     TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=False)
+
+
+# The options of every command that embeds faces (analyze, verify, cluster, gallery, consistency,
+# clean, serve): one user-supplied ONNX embedder instead of dlib's descriptor.
+EMBEDDER = typer.Option(None, "--embedder", help="ONNX face-recognition model (e.g. an ArcFace or CurricularFace "
+                        "file you have) for identity, instead of dlib's 128-D descriptor.")
+EMBEDDER_PRESET = typer.Option(None, "--embedder-preset", help="arcface or curricularface: 112 px, (x-127.5)/127.5, "
+                               "same person at cosine >= 0.3.")
+EMBEDDER_INPUT = typer.Option(None, "--embedder-input", min=16, help="Crop side in pixels (default: read from the model).")
+EMBEDDER_NORM = typer.Option(None, "--embedder-norm", help="Input values: arcface ((x-127.5)/127.5, default), 0-1, "
+                             "imagenet or raw.")
+EMBEDDER_THRESHOLD = typer.Option(None, "--embedder-threshold", help="Same person at cosine similarity >= this "
+                                  "(default 0.3).")
+
+
+def embedder_spec(path: Path | None, preset: str | None = None, size: int | None = None, norm: str | None = None,
+                  threshold: float | None = None) -> EmbedderSpec | None:
+    """The `EmbedderSpec` of the --embedder options (None without --embedder); a bad one exits 2."""
+    if path is None:
+        if any(v is not None for v in (preset, size, norm, threshold)):
+            fail("the --embedder-* options need --embedder PATH.onnx", 2)
+        return None
+    try:
+        return EmbedderSpec.from_options(path, preset, size, norm, threshold)
+    except FacelensError as exc:
+        fail(str(exc), 2)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 import cv2
@@ -21,6 +22,7 @@ from facelens.features import parse_features
 from facelens.geometry.landmarks68 import landmarks5, landmarks68
 from facelens.models import facemesh as fm
 from facelens.models.blazeface import SPECS, BlazeFace, Detections, box_area, intersection_matrix
+from facelens.models.embedder import EmbedderSpec
 
 SMALL_IMAGE = 512  # images up to this size are also searched on a padded copy (tight crops)
 MESH_MIN_SCORE = 0.5  # mesh presence below this drops a face (the mesh saw no face in the ROI)
@@ -29,7 +31,7 @@ MESH_MODELS = ("v1", "v2")  # the 468-point mesh + iris model, or Face Mesh V2 (
 MODELS = ("detector", "mesh_model", "iris_model", "blendshape_mesh_model", "blendshape_model", "emotion_model",
           "embedder", "age_gender_model", "dlib68")
 OPTIONS = ("features", "detector_kind", "min_score", "max_faces", "detect", "landmarks68_source", "mesh_kind",
-           "calibrate", "smooth")
+           "calibrate", "smooth", "embedder_spec")
 
 
 def merge_detections(a: Detections, b: Detections, overlap: float = 0.5) -> Detections:
@@ -80,6 +82,9 @@ class Pipeline:
         (`facelens.calibrate`).
     smooth : video only: time constant in seconds of a per-track moving average over AUs,
         blendshapes and emotion (0: off).
+    embedder : None (dlib's 128-D descriptor) or an `EmbedderSpec` / path of a user-supplied ONNX
+        face-recognition model for the identity feature (see `facelens.models.embedder`); it is
+        opened and checked here, so a bad file fails before any analysis.
     """
 
     def __init__(
@@ -94,6 +99,7 @@ class Pipeline:
         mesh: str = "v1",
         calibrate: bool = False,
         smooth: float = 0.0,
+        embedder: EmbedderSpec | str | Path | None = None,
     ) -> None:
         if detector not in SPECS:
             raise FeatureError(f"unknown detector {detector!r}; choose one of {', '.join(SPECS)}")
@@ -112,6 +118,11 @@ class Pipeline:
         self.mesh_kind = mesh
         self.calibrate = calibrate
         self.smooth = smooth
+        self.embedder_spec = EmbedderSpec.from_options(embedder) if isinstance(embedder, (str, Path)) else embedder
+        if self.embedder_spec is not None:
+            if "identity" not in self.features:
+                raise FeatureError("an embedder is used by the identity feature; add identity to the features")
+            self.embedder  # noqa: B018 - open and check the model now
 
     # Models, built on first use.
     @functools.cached_property
@@ -144,6 +155,12 @@ class Pipeline:
 
     @functools.cached_property
     def embedder(self) -> Any:
+        """The identity network: `embedder(rgb, boxes, landmarks5) -> (N, D)`, with `threshold`
+        (same person below this Euclidean distance), `cosine_threshold` and `version`."""
+        if self.embedder_spec is not None:
+            from facelens.models.embedder import OnnxFaceEmbedder
+
+            return OnnxFaceEmbedder(self.embedder_spec)
         from facelens.models.dlib_models import OnnxEmbedder
 
         return OnnxEmbedder()
@@ -273,9 +290,10 @@ class Pipeline:
             out["age"], out["male_prob"] = self.age_gender_model(rgb, mesh)
         return out
 
-    def embed(self, rgb: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-        """The identity step: (N,128) dlib descriptors of the faces in `boxes` (dlib's net as ONNX)."""
-        return self.embedder(rgb, boxes)
+    def embed(self, rgb: np.ndarray, boxes: np.ndarray, mesh: np.ndarray) -> np.ndarray:
+        """The identity step: (N,D) embeddings of the faces in `boxes` with meshes `mesh` (default:
+        dlib's 128-D descriptor, its net run as ONNX)."""
+        return self.embedder(rgb, boxes, landmarks5(mesh))
 
     def describe(self, rgb: np.ndarray, boxes: np.ndarray, scores: np.ndarray, mesh: np.ndarray,
                  keypoints: np.ndarray | None = None, *, identity: bool = True, age_gender: bool = True,
@@ -292,7 +310,7 @@ class Pipeline:
         extra = self.derived(rgb, boxes, scores, mesh)
         extra.update(self.heads(rgb, boxes, mesh, not self.detect if whole is None else whole, age_gender))
         if "identity" in self.features and identity:
-            extra["embedding"] = self.embed(rgb, boxes)
+            extra["embedding"] = self.embed(rgb, boxes, mesh)
         return faces.with_(**extra)
 
     def run(self, rgb: np.ndarray, whole: bool | None = None) -> Faces:

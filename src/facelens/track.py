@@ -75,7 +75,6 @@ from facelens.faces import Faces, FrameResult
 from facelens.io import readers
 from facelens.models import facemesh as fm
 from facelens.models.blazeface import iou_matrix
-from facelens.models.dlib_models import DLIB_THRESHOLD
 from facelens.pipeline import Pipeline
 from facelens.video import prefetch
 
@@ -123,7 +122,7 @@ class TrackerOptions:
     confirm_presence: float = 0.9
     min_iou: float = 0.3
     reid: bool | None = None  # None: check identity on re-find when "identity" is a feature
-    reid_threshold: float = DLIB_THRESHOLD
+    reid_threshold: float | None = None  # None: the embedder's same-person distance (dlib: 0.6)
     embed_every: int = 120  # video frames between a track's descriptors; 1: a fresh one per frame
     age_gender_every: int = 24  # video frames between a track's age/gender samples
     duplicate_iou: float = 0.6
@@ -282,9 +281,10 @@ class MeshTracker:
                 if not self.reid or t.embedding is None:
                     continue
                 if emb is None:
-                    emb = self.pipeline.embed(rgb, box[None])[0]
+                    emb = self.pipeline.embed(rgb, box[None], mesh[None])[0]
                 dist = float(np.linalg.norm(emb - t.embedding))
-                if dist >= self.opt.reid_threshold:
+                limit = self.opt.reid_threshold
+                if dist >= (self.pipeline.embedder.threshold if limit is None else limit):
                     log.debug("track %d not re-found: descriptor distance %.2f", t.id, dist)
                     continue
             t.mesh, t.box, t.score = mesh, box, score
@@ -320,7 +320,7 @@ class MeshTracker:
         due = [t for t in self.tracks if t.missed == 0 and (t.confirmed or every == 1)
                and (t.embedding is None or index - t.embedded_at >= every)]
         if due:
-            for t, e in zip(due, self.pipeline.embed(rgb, np.stack([t.box for t in due]))):
+            for t, e in zip(due, self.pipeline.embed(rgb, np.stack([t.box for t in due]), np.stack([t.mesh for t in due]))):
                 t.embedding, t.embedded_at = e, index
 
     def _age_gender(self, rgb: np.ndarray, index: int) -> None:

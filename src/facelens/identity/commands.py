@@ -11,7 +11,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from facelens.console import console, fail
+from facelens.console import (EMBEDDER, EMBEDDER_INPUT, EMBEDDER_NORM, EMBEDDER_PRESET, EMBEDDER_THRESHOLD, console,
+                              embedder_spec, fail)
 from facelens.errors import FacelensError
 
 gallery_app = typer.Typer(help="A face gallery in an embedded vector database (LanceDB).", no_args_is_help=True)
@@ -34,12 +35,24 @@ def verify(
     a: Path = typer.Argument(..., help="First image."),
     b: Path = typer.Argument(..., help="Second image."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    embedder: Optional[Path] = EMBEDDER,
+    embedder_preset: Optional[str] = EMBEDDER_PRESET,
+    embedder_input: Optional[int] = EMBEDDER_INPUT,
+    embedder_norm: Optional[str] = EMBEDDER_NORM,
+    embedder_threshold: Optional[float] = EMBEDDER_THRESHOLD,
 ) -> None:
-    """Same person? Distance between the closest faces of two images (dlib descriptor, threshold 0.6)."""
+    """Same person? Distance between the closest faces of two images (dlib descriptor, threshold 0.6,
+    or the --embedder's)."""
+    from facelens.api import Analyzer
     from facelens.identity.verify import verify as run_verify
 
+    spec = embedder_spec(embedder, embedder_preset, embedder_input, embedder_norm, embedder_threshold)
     try:
-        v = run_verify(a, b)
+        analyzer = Analyzer("identity", embedder=spec)
+    except FacelensError as exc:  # a bad --embedder model
+        fail(str(exc), 2)
+    try:
+        v = run_verify(a, b, analyzer=analyzer)
     except FacelensError as exc:
         fail(str(exc))
     if as_json:
@@ -49,7 +62,7 @@ def verify(
         if whole:
             console.print(f"[yellow]no face detected in {path}; the whole image was embedded as one face[/yellow]")
     verdict = "SAME person" if v.same else "DIFFERENT people"
-    out.print(f"{verdict}: distance {v.distance:.3f} (threshold {v.threshold}); "
+    out.print(f"{verdict}: distance {v.distance:.3f} (threshold {v.threshold:.3g}), cosine {v.similarity:.3f}; "
               f"face {v.face_a} of {v.faces_a} in {a.name} vs face {v.face_b} of {v.faces_b} in {b.name}")
 
 
@@ -60,20 +73,27 @@ def cluster(
     max_faces: Optional[int] = typer.Option(None, "--max-faces", min=1, help="Keep the N largest faces per image."),
     whole_if_none: bool = typer.Option(False, "--whole-if-none", help=WHOLE_HELP),
     every: int = typer.Option(10, "--every", min=1, help="Use every N-th video frame."),
+    embedder: Optional[Path] = EMBEDDER,
+    embedder_preset: Optional[str] = EMBEDDER_PRESET,
+    embedder_input: Optional[int] = EMBEDDER_INPUT,
+    embedder_norm: Optional[str] = EMBEDDER_NORM,
+    embedder_threshold: Optional[float] = EMBEDDER_THRESHOLD,
 ) -> None:
-    """Group faces by identity (Chinese whispers on the 0.6-distance graph; no cluster count needed)."""
+    """Group faces by identity (Chinese whispers on the same-person graph, distance < 0.6 for dlib;
+    no cluster count needed)."""
     from facelens.identity.cluster import cluster as run_cluster
     from facelens.identity.cluster import copy_to as run_copy
     from facelens.identity.cluster import write_csv
-    from facelens.identity.verify import collect
 
+    spec = embedder_spec(embedder, embedder_preset, embedder_input, embedder_norm, embedder_threshold)
     with console.status("embedding faces"):
-        rows, problems = collect(list(inputs), max_faces=max_faces, whole_if_none=whole_if_none, every=every)
+        rows, problems = _collect(list(inputs), max_faces=max_faces, whole_if_none=whole_if_none, every=every,
+                                  embedder=spec)
     for p in problems[:20]:
         console.print(f"[yellow]{p}[/yellow]")
     if len(rows) == 0:
         fail("no face found in the inputs")
-    clusters = run_cluster(rows.embeddings)
+    clusters = run_cluster(rows.embeddings, rows.threshold)
     write_csv(output, rows, clusters)
     whole = int(rows.whole_image.sum())
     if whole:
@@ -81,6 +101,16 @@ def cluster(
     if copy_to is not None:
         run_copy(copy_to, rows, clusters)
     out.print(f"{len(rows)} face(s) -> {clusters.count} cluster(s) -> {output}")
+
+
+def _collect(inputs: list, **options):  # noqa: ANN202, ANN003 - see facelens.identity.verify.collect
+    """`collect`, with a bad embedder or input as a one-line error."""
+    from facelens.identity.verify import collect
+
+    try:
+        return collect(inputs, **options)
+    except FacelensError as exc:
+        fail(str(exc), 2)
 
 
 def _gallery(db: Optional[Path]):  # noqa: ANN202
@@ -99,12 +129,16 @@ def gallery_add(
     db: Optional[Path] = typer.Option(None, "--db", help=DB_HELP),
     whole_if_none: bool = typer.Option(False, "--whole-if-none", help=WHOLE_HELP),
     every: int = typer.Option(10, "--every", min=1, help="Use every N-th video frame."),
+    embedder: Optional[Path] = EMBEDDER,
+    embedder_preset: Optional[str] = EMBEDDER_PRESET,
+    embedder_input: Optional[int] = EMBEDDER_INPUT,
+    embedder_norm: Optional[str] = EMBEDDER_NORM,
+    embedder_threshold: Optional[float] = EMBEDDER_THRESHOLD,
 ) -> None:
-    """Add the largest face of each input under NAME."""
-    from facelens.identity.verify import collect
-
+    """Add the largest face of each input under NAME (one gallery holds one embedder's vectors)."""
+    spec = embedder_spec(embedder, embedder_preset, embedder_input, embedder_norm, embedder_threshold)
     gallery = _gallery(db)
-    rows, problems = collect(list(inputs), max_faces=1, whole_if_none=whole_if_none, every=every)
+    rows, problems = _collect(list(inputs), max_faces=1, whole_if_none=whole_if_none, every=every, embedder=spec)
     for p in problems[:20]:
         console.print(f"[yellow]{p}[/yellow]")
     try:
@@ -124,19 +158,27 @@ def gallery_search(
     whole_if_none: bool = typer.Option(False, "--whole-if-none", help=WHOLE_HELP),
     every: int = typer.Option(10, "--every", min=1, help="Use every N-th video frame."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    embedder: Optional[Path] = EMBEDDER,
+    embedder_preset: Optional[str] = EMBEDDER_PRESET,
+    embedder_input: Optional[int] = EMBEDDER_INPUT,
+    embedder_norm: Optional[str] = EMBEDDER_NORM,
+    embedder_threshold: Optional[float] = EMBEDDER_THRESHOLD,
 ) -> None:
     """Top-k gallery matches of each face in an image; one label per track in a video."""
     from facelens.identity.gallery import label_tracks
-    from facelens.identity.verify import THRESHOLD, collect
     from facelens.io.readers import is_video
 
+    spec = embedder_spec(embedder, embedder_preset, embedder_input, embedder_norm, embedder_threshold)
     gallery = _gallery(db)
-    rows, problems = collect([source], whole_if_none=whole_if_none, every=every)
+    rows, problems = _collect([source], whole_if_none=whole_if_none, every=every, embedder=spec)
     for p in problems[:20]:
         console.print(f"[yellow]{p}[/yellow]")
     if len(rows) == 0:
         fail(f"no face found in {source}")
-    matches = gallery.search(rows.embeddings, k=k)
+    try:
+        matches = gallery.search(rows.embeddings, k=k, model_version=rows.model_version, threshold=rows.threshold)
+    except FacelensError as exc:
+        fail(str(exc), 2)
     if is_video(source):
         labels = label_tracks(rows, matches)
         result = [{"track_id": t, "name": m.name if m else None, "mean_distance": round(m.distance, 4) if m else None}
@@ -148,7 +190,7 @@ def gallery_search(
     if as_json:
         typer.echo(json.dumps(result))
         return
-    table = Table(title=f"gallery matches (same person below distance {THRESHOLD})")
+    table = Table(title=f"gallery matches (same person below distance {rows.threshold:.3g})")
     if is_video(source):
         for col in ("track", "name", "mean distance"):
             table.add_column(col)
@@ -196,23 +238,37 @@ def consistency(
     ref: list[Path] = typer.Option(..., "--ref", help="Reference image(s) of the identity (repeatable)."),
     output: Path = typer.Option(..., "--output", "-o", help="Report folder."),
     every: int = typer.Option(1, "--every", min=1, help="Analyse every N-th frame."),
+    metric: str = typer.Option("tracks", "--metric", help="tracks (every face-frame and track) or facesim (also "
+                               "ConsisID's FaceSim protocol on 16 sampled frames)."),
+    embedder: Optional[Path] = EMBEDDER,
+    embedder_preset: Optional[str] = EMBEDDER_PRESET,
+    embedder_input: Optional[int] = EMBEDDER_INPUT,
+    embedder_norm: Optional[str] = EMBEDDER_NORM,
+    embedder_threshold: Optional[float] = EMBEDDER_THRESHOLD,
 ) -> None:
-    """Identity consistency of a video against reference images (dlib 128-D descriptor)."""
+    """Identity consistency of a video against reference images (dlib 128-D descriptor, or the --embedder's)."""
     from facelens.identity.consistency import consistency as run_consistency
-    from facelens.identity.consistency import write_report
+    from facelens.identity.consistency import facesim, write_report
 
+    if metric not in ("tracks", "facesim"):
+        fail(f"unknown metric {metric!r}; choose tracks or facesim", 2)
+    spec = embedder_spec(embedder, embedder_preset, embedder_input, embedder_norm, embedder_threshold)
     try:
         with console.status("analysing video"):
-            report = run_consistency(video, list(ref), every=every)
+            report = run_consistency(video, list(ref), every=every, embedder=spec)
+            sim = facesim(video, ref[0], embedder=spec) if metric == "facesim" else None
     except FacelensError as exc:
         fail(str(exc))
-    summary = write_report(report, output)
+    summary = write_report(report, output, sim)
     if summary["face_frames"] == 0:
         fail(f"no face found in {video}; wrote {output}/summary.json")
     out.print(f"embedding: {summary['embedding']}; mean cosine similarity {summary['mean_similarity']:.3f} "
               f"(threshold {summary['cosine_threshold']}), mean distance {summary['mean_distance']:.3f} "
               f"(threshold {summary['distance_threshold']}); share of face-frames not the same person: "
               f"{summary['share_not_same_by_distance']:.1%} -> {output}")
+    if sim is not None:
+        out.print(f"FaceSim ({sim.model}, ConsisID protocol): {sim.score:.4f} over {summary['facesim']['frames_with_face']} "
+                  f"of {len(sim.frames)} sampled frames")
 
 
 def pack(

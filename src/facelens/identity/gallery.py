@@ -1,7 +1,9 @@
 """A face gallery in an embedded LanceDB vector database.
 
 Each row is one face: the person's name, source file, frame, track id, box, the embedding model's
-name and version, and its 128-D dlib descriptor. A gallery is biometric data (faces can be
+name and version (its weights' sha256 prefix), and its embedding (dlib's 128-D descriptor by
+default, or a user-supplied ONNX embedder's). One gallery holds one embedder's vectors: adding or
+searching with another embedder is refused, since distances between two models' vectors mean nothing. A gallery is biometric data (faces can be
 reconstructed from embeddings), so the folder is created owner-only (0700), embeddings are never
 logged, and `remove` deletes the rows, compacts the table and deletes every older version, so no
 copy of a removed embedding stays on disk. Tables of `INDEX_MIN_ROWS` rows or more get an IVF-PQ
@@ -23,23 +25,30 @@ import numpy as np
 import pyarrow as pa
 
 from facelens.errors import FacelensError
-from facelens.identity.verify import EMBEDDING_MODEL, THRESHOLD, FaceRows, embedding_version
+from facelens.identity.verify import THRESHOLD, FaceRows
 
 log = logging.getLogger(__name__)
 
 TABLE = "faces"
-DIM = 128
+DIM = 128  # dlib's descriptor
 INDEX_MIN_ROWS = 10_000
-SCHEMA = pa.schema([
-    ("name", pa.string()),
-    ("file", pa.string()),
-    ("frame", pa.int64()),
-    ("track_id", pa.int64()),
-    ("box", pa.list_(pa.float32(), 4)),
-    ("model", pa.string()),
-    ("model_version", pa.string()),
-    ("vector", pa.list_(pa.float32(), DIM)),
-])
+
+
+def schema(dim: int = DIM) -> pa.Schema:
+    """Columns of the gallery table for `dim`-D embeddings."""
+    return pa.schema([
+        ("name", pa.string()),
+        ("file", pa.string()),
+        ("frame", pa.int64()),
+        ("track_id", pa.int64()),
+        ("box", pa.list_(pa.float32(), 4)),
+        ("model", pa.string()),
+        ("model_version", pa.string()),
+        ("vector", pa.list_(pa.float32(), dim)),
+    ])
+
+
+SCHEMA = schema()
 _NAME = re.compile(r"^[\w .@'-]{1,128}$")
 
 
@@ -56,16 +65,14 @@ def default_path() -> Path:
 
 @dataclass
 class Match:
-    """One search hit: the gallery row's name, source, box and distance to the query."""
+    """One search hit: the gallery row's name, source, box, distance to the query, and whether that
+    distance is below the embedder's same-person threshold."""
 
     name: str
     distance: float
     file: str
     box: list[float]
-
-    @property
-    def same(self) -> bool:
-        return self.distance < THRESHOLD
+    same: bool
 
 
 class Gallery:
@@ -79,10 +86,25 @@ class Gallery:
         os.chmod(self.path, 0o700)
         self.db = lancedb.connect(str(self.path))
         names = self.db.list_tables().tables
-        self.table = self.db.open_table(TABLE) if TABLE in names else self.db.create_table(TABLE, schema=SCHEMA)
+        # Created by the first `add`, with that embedder's dimension.
+        self.table = self.db.open_table(TABLE) if TABLE in names else None
 
     def __len__(self) -> int:
-        return self.table.count_rows()
+        return 0 if self.table is None else self.table.count_rows()
+
+    @property
+    def model_version(self) -> str | None:
+        """The embedder (name, weights' sha256 prefix) of the gallery's rows; None while empty."""
+        if not len(self):
+            return None
+        return str(self.table.search().select(["model_version"]).limit(1).to_list()[0]["model_version"])
+
+    def check_model(self, model_version: str) -> None:
+        """Refuse embeddings made by another embedder than the gallery's."""
+        held = self.model_version
+        if held is not None and held != model_version:
+            raise GalleryError(f"this gallery holds embeddings of {held}; these come from {model_version}: "
+                               "use the same embedder, or another --db")
 
     def add(self, name: str, rows: FaceRows) -> int:
         """Add faces under `name`; returns the number of rows added. Builds the vector index when large.
@@ -92,19 +114,23 @@ class Gallery:
         _check_name(name)
         if len(rows) == 0:
             return 0
+        self.check_model(rows.model_version)
+        dim = rows.embeddings.shape[1]
         data = pa.table({
             "name": [name] * len(rows), "file": list(rows.files),
             "frame": rows.frames.astype(np.int64), "track_id": rows.track_ids.astype(np.int64),
             "box": pa.FixedSizeListArray.from_arrays(pa.array(rows.boxes.reshape(-1), pa.float32()), 4),
-            "model": [EMBEDDING_MODEL] * len(rows), "model_version": [embedding_version()] * len(rows),
-            "vector": pa.FixedSizeListArray.from_arrays(pa.array(rows.embeddings.reshape(-1), pa.float32()), DIM),
-        }, schema=SCHEMA)
+            "model": [rows.model] * len(rows), "model_version": [rows.model_version] * len(rows),
+            "vector": pa.FixedSizeListArray.from_arrays(pa.array(rows.embeddings.reshape(-1), pa.float32()), dim),
+        }, schema=schema(dim))
         self.add_table(data)
         log.info("gallery %s: added %d face(s) for %s", self.path, len(rows), name)
         return len(rows)
 
     def add_table(self, data: pa.Table) -> None:
-        """Append rows already in `SCHEMA`; (re)builds the index when the table reaches `INDEX_MIN_ROWS`."""
+        """Append rows already in `schema(dim)`; (re)builds the index when the table reaches `INDEX_MIN_ROWS`."""
+        if self.table is None:
+            self.table = self.db.create_table(TABLE, schema=data.schema)
         self.table.add(data)
         rows = len(self)
         if rows < INDEX_MIN_ROWS:
@@ -134,10 +160,19 @@ class Gallery:
 
     @property
     def indexed(self) -> bool:
-        return len(list(self.table.list_indices())) > 0
+        return self.table is not None and len(list(self.table.list_indices())) > 0
 
-    def search(self, embeddings: np.ndarray, k: int = 5) -> list[list[Match]]:
-        """Top-`k` matches (by Euclidean distance) for each of (N,128) query embeddings."""
+    def search(self, embeddings: np.ndarray, k: int = 5, *, model_version: str | None = None,
+               threshold: float = THRESHOLD) -> list[list[Match]]:
+        """Top-`k` matches (by Euclidean distance) for each of (N,D) query embeddings.
+
+        `model_version` (e.g. `FaceRows.model_version`) is checked against the gallery's embedder;
+        `threshold` is that embedder's same-person distance (dlib's 0.6 by default).
+        """
+        if model_version is not None:
+            self.check_model(model_version)
+        if len(self) == 0:
+            return [[] for _ in range(len(embeddings))]
         out = []
         for e in np.asarray(embeddings, np.float32):
             q = self.table.search(e).metric("l2").limit(k).select(["name", "file", "box", "_distance"])
@@ -145,8 +180,8 @@ class Gallery:
                 q = q.nprobes(20).refine_factor(10)
             hits = q.to_list()
             # LanceDB's l2 metric reports squared distances.
-            out.append([Match(h["name"], float(np.sqrt(max(h["_distance"], 0.0))), h["file"], list(h["box"]))
-                        for h in hits])
+            dists = [float(np.sqrt(max(h["_distance"], 0.0))) for h in hits]
+            out.append([Match(h["name"], d, h["file"], list(h["box"]), d < threshold) for h, d in zip(hits, dists)])
         return out
 
     def names(self) -> dict[str, int]:
@@ -181,7 +216,7 @@ class Gallery:
             self.table.optimize(cleanup_older_than=timedelta(0), delete_unverified=True)
 
     def versions(self) -> list[Any]:
-        return self.table.list_versions()
+        return [] if self.table is None else self.table.list_versions()
 
 
 def _check_name(name: str) -> None:
@@ -204,5 +239,5 @@ def label_tracks(rows: FaceRows, matches: list[list[Match]]) -> dict[tuple[str, 
             continue
         name, dists = min(per_name.items(), key=lambda kv: float(np.mean(kv[1])))
         mean = float(np.mean(dists))
-        labels[key] = Match(name, mean, key[0], []) if mean < THRESHOLD else None
+        labels[key] = Match(name, mean, key[0], [], True) if mean < rows.threshold else None
     return labels

@@ -1,7 +1,8 @@
-"""Face verification on dlib's 128-D ResNet descriptor.
+"""Face verification on the analyzer's embedder: dlib's 128-D ResNet descriptor by default, or a
+user-supplied ONNX model (`facelens.models.embedder`).
 
 `verify(a, b)` embeds every face of two images and compares the closest pair. The decision
-threshold is dlib's documented 0.6 Euclidean distance for this network (`DLIB_THRESHOLD`):
+threshold is the embedder's; for dlib it is dlib's documented 0.6 Euclidean distance (`DLIB_THRESHOLD`):
 on the shared identity set (8 people x 5 crops + 4 photos, 946 pairs) it separates same from
 different pairs with accuracy 0.993, and the accuracy-maximising threshold found by
 `benchmarks/identity.py` lies close to it (see `benchmarks/results/identity.json`), so the
@@ -11,7 +12,7 @@ documented value is kept rather than one fitted to 44 images.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -21,24 +22,14 @@ from facelens.errors import FeatureError, InputError
 from facelens.faces import Faces, FrameResult
 from facelens.io import readers
 from facelens.io.readers import is_video
-from facelens.models.dlib_models import DLIB_THRESHOLD
+from facelens.models.dlib_models import DlibEmbedder
+from facelens.models.embedder import EmbedderSpec
 
 log = logging.getLogger(__name__)
 
-THRESHOLD = DLIB_THRESHOLD
-# Cosine-similarity threshold on the same descriptors, for FaceSim-style reports: the value that
-# maximises same/different accuracy over the 946 pairs of the shared identity set (0.990 there;
-# 0.6 Euclidean gives 0.993). Descriptor norms are 1.3-1.6, so it is not 1 - 0.6**2 / 2.
-COSINE_THRESHOLD = 0.92
-EMBEDDING_MODEL = "dlib_face_recognition_resnet_model_v1"
-
-
-def embedding_version() -> str:
-    """Where the descriptor's weights come from and their sha256 prefix (from the model MANIFEST)."""
-    from facelens.models.runtime import manifest
-
-    entry = manifest()["dlib_face_recognition_resnet"]
-    return f"{entry['source'].split(':')[1]} sha256:{entry['sha256'][:12]}"
+THRESHOLD = DlibEmbedder.threshold
+COSINE_THRESHOLD = DlibEmbedder.cosine_threshold
+EMBEDDING_MODEL = DlibEmbedder.name
 
 
 @dataclass
@@ -120,6 +111,8 @@ class Verification:
     distance: float
     same: bool
     threshold: float
+    similarity: float
+    model: str
     face_a: int
     face_b: int
     box_a: list[float]
@@ -130,7 +123,7 @@ class Verification:
     whole_image_b: bool
 
     def to_dict(self) -> dict:
-        return {**self.__dict__, "model": EMBEDDING_MODEL}
+        return dict(self.__dict__)
 
 
 def closest_pair(a: np.ndarray, b: np.ndarray) -> tuple[int, int, float]:
@@ -153,7 +146,7 @@ def as_embedded(side: Source | Faces | Embedded, analyzer: Analyzer | None) -> E
     return embed(side, analyzer=analyzer)
 
 
-def verify(a: Source | Faces | Embedded, b: Source | Faces | Embedded, threshold: float = THRESHOLD, *,
+def verify(a: Source | Faces | Embedded, b: Source | Faces | Embedded, threshold: float | None = None, *,
            analyzer: Analyzer | None = None) -> Verification:
     """Are the faces in `a` and `b` the same person?
 
@@ -162,15 +155,19 @@ def verify(a: Source | Faces | Embedded, b: Source | Faces | Embedded, threshold
     `Embedded` from `embed`. Images are embedded with `analyzer` (with the identity feature;
     default: one `Analyzer("identity")` for both). With several faces per image the closest pair
     is compared and returned (`face_a`, `face_b` index the faces in the detector's order, as
-    `Analyzer.faces` returns them). Same person when the Euclidean distance between dlib
-    descriptors is below `threshold` (0.6, dlib's documented value). Raises `InputError` for
-    unreadable images.
+    `Analyzer.faces` returns them). Same person when the Euclidean distance between the
+    embeddings is below `threshold` (default: the analyzer's embedder's, 0.6 for dlib, dlib's
+    documented value; precomputed sides without an analyzer use dlib's). `similarity` is their
+    cosine similarity. Raises `InputError` for unreadable images.
     """
     if analyzer is None and not all(isinstance(s, (Faces, Embedded)) for s in (a, b)):
         analyzer = Analyzer("identity")
     ea, eb = as_embedded(a, analyzer), as_embedded(b, analyzer)
     i, j, dist = closest_pair(ea.faces.embedding, eb.faces.embedding)
-    return Verification(dist, dist < threshold, threshold, i, j,
+    embedder = analyzer.embedder if analyzer is not None else DlibEmbedder
+    threshold = embedder.threshold if threshold is None else threshold
+    sim = float(cosine(ea.faces.embedding[i:i + 1], eb.faces.embedding[j:j + 1])[0, 0])
+    return Verification(dist, dist < threshold, threshold, round(sim, 4), embedder.name, i, j,
                         [round(float(v), 1) for v in ea.faces.boxes[i]], [round(float(v), 1) for v in eb.faces.boxes[j]],
                         len(ea.faces), len(eb.faces), ea.whole_image, eb.whole_image)
 
@@ -185,19 +182,25 @@ class FaceRows:
     embeddings: np.ndarray  # (N,128) float32
     track_ids: np.ndarray  # (N,) int, -1 for still images
     whole_image: np.ndarray  # (N,) bool: embedded as a whole image (no face detected)
+    model: str = DlibEmbedder.name  # the embedder that made the rows
+    model_version: str = field(default_factory=lambda: DlibEmbedder().version)  # weights' source, sha256 prefix
+    threshold: float = THRESHOLD  # its same-person Euclidean distance
 
     def __len__(self) -> int:
         return len(self.files)
 
 
 def collect(inputs: list[Source], *, max_faces: int | None = None, whole_if_none: bool = False,
-            every: int = 1) -> tuple[FaceRows, list[str]]:
+            every: int = 1, embedder: EmbedderSpec | None = None) -> tuple[FaceRows, list[str]]:
     """Embed every face of images, folders and videos (video frames every `every`-th).
 
     `whole_if_none` embeds an image with no detected face as one whole-image face (for tight
-    crops). Returns the rows and one message per input that failed or gave no face.
+    crops); `embedder` a user-supplied ONNX model instead of dlib's descriptor. Returns the rows
+    and one message per input that failed or gave no face.
     """
-    analyzer = Analyzer("identity", max_faces=max_faces)
+    analyzer = Analyzer("identity", max_faces=max_faces, embedder=embedder)
+    tag = {"model": analyzer.embedder.name, "model_version": analyzer.embedder.version,
+           "threshold": analyzer.embedder.threshold}
     files: list[str] = []
     frames, boxes, embs, tracks, whole = [], [], [], [], []
     problems: list[str] = []
@@ -224,7 +227,7 @@ def collect(inputs: list[Source], *, max_faces: int | None = None, whole_if_none
         whole.append(np.full(n, is_whole))
     if not files:
         return FaceRows([], np.zeros(0, int), np.zeros((0, 4), np.float32), np.zeros((0, 128), np.float32),
-                        np.zeros(0, int), np.zeros(0, bool)), problems
+                        np.zeros(0, int), np.zeros(0, bool), **tag), problems
     return FaceRows(files, np.concatenate(frames), np.concatenate(boxes).astype(np.float32),
                     np.concatenate(embs).astype(np.float32), np.concatenate(tracks).astype(int),
-                    np.concatenate(whole)), problems
+                    np.concatenate(whole), **tag), problems
