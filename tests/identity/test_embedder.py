@@ -192,3 +192,23 @@ def test_facesim_of_a_faceless_video_is_zero() -> None:
     sim = facesim(data_path("video/no_face.mp4"), SAMPLES / "astronaut.jpg")
     assert sim.score == 0.0 and not np.isfinite(sim.similarity).any()
     assert sim.summary()["frames_with_face"] == 0
+
+
+def test_server_uses_the_embedder_and_keeps_galleries_apart(tmp_path: Path, tiny: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from facelens.server.app import create_app
+    from facelens.server.settings import Settings
+
+    jpg = (SAMPLES / "astronaut.jpg").read_bytes()
+    files = {"a": ("a.jpg", jpg, "image/jpeg"), "b": ("b.jpg", jpg, "image/jpeg")}
+    settings = Settings(workers=1, preload=False, gallery=str(tmp_path / "g"), embedder=str(tiny))
+    with TestClient(create_app(settings)) as c:
+        v = c.post("/api/v1/verify", files=files).json()
+        assert v["same"] and v["threshold"] == pytest.approx(np.sqrt(2 - 2 * 0.3), abs=1e-4)
+        assert c.post("/api/v1/gallery/people/ann", files={"file": ("a.jpg", jpg, "image/jpeg")}).status_code == 200
+        hits = c.post("/api/v1/gallery/search", files={"file": ("q.jpg", jpg, "image/jpeg")}).json()
+        assert hits[0]["matches"][0]["name"] == "ann" and hits[0]["matches"][0]["same"]
+    with TestClient(create_app(Settings(workers=1, preload=False, gallery=str(tmp_path / "g")))) as c:  # dlib
+        r = c.post("/api/v1/gallery/search", files={"file": ("q.jpg", jpg, "image/jpeg")})
+        assert r.status_code == 422 and "holds embeddings of" in r.json()["detail"]

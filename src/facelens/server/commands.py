@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Optional
 import typer
 
 from facelens.console import console, fail
-from facelens.errors import FeatureError
+from facelens.errors import FacelensError
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -57,6 +57,10 @@ def serve(
     job_ttl: Optional[float] = typer.Option(None, "--job-ttl", help="Seconds a finished video job is kept [FACELENS_JOB_TTL_S; 3600]."),
     max_video_frames: Optional[int] = typer.Option(None, "--max-video-frames", help="Most frames per video job [FACELENS_MAX_VIDEO_FRAMES; 3000]."),
     gallery: Optional[Path] = typer.Option(None, "--gallery", help="Face gallery folder; enables /api/v1/gallery [FACELENS_GALLERY; off]."),
+    embedder: Optional[Path] = typer.Option(None, "--embedder", help="ONNX face-recognition model for identity "
+                                            "instead of dlib's [FACELENS_EMBEDDER; off]."),
+    embedder_preset: Optional[str] = typer.Option(None, "--embedder-preset", help="arcface or curricularface "
+                                                  "[FACELENS_EMBEDDER_PRESET]."),
 ) -> None:
     """Serve the REST API (/api/v1, OpenAPI at /docs) and the web page (/). Set FACELENS_API_KEY to
     require an X-API-Key header on every API call."""
@@ -67,8 +71,13 @@ def serve(
     try:
         settings = Settings.from_env(workers=workers, max_upload_mb=max_upload_mb, max_pixels=max_pixels,
                                      timeout_s=timeout, job_ttl_s=job_ttl, max_video_frames=max_video_frames,
-                                     gallery=None if gallery is None else str(gallery))
-    except FeatureError as exc:
+                                     gallery=None if gallery is None else str(gallery),
+                                     embedder=None if embedder is None else str(embedder), embedder_preset=embedder_preset)
+        if settings.embedder is not None:  # open and check the model now, not on the first request
+            from facelens.models.embedder import EmbedderSpec, OnnxFaceEmbedder
+
+            OnnxFaceEmbedder(EmbedderSpec.from_options(settings.embedder, settings.embedder_preset))
+    except FacelensError as exc:
         fail(str(exc), 2)
     if not is_loopback(host) and not settings.api_key:
         console.print(f"[yellow]warning:[/yellow] serving on {host} without FACELENS_API_KEY: anyone who can reach "

@@ -24,6 +24,7 @@ import pyarrow as pa
 
 from facelens.api import Analyzer
 from facelens.errors import FacelensError, InputError
+from facelens.models.embedder import EmbedderSpec
 from facelens.faces import FrameResult
 from facelens.features import parse_features
 from facelens.io import readers
@@ -54,13 +55,13 @@ class AnalyzerPool:
     `detect=True`.
     """
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, embedder: EmbedderSpec | None = None) -> None:
         if size < 1:
             raise ValueError(f"pool size must be at least 1, got {size}")
         self.size = size
         self._free: queue.Queue[Analyzer] = queue.Queue()
         for _ in range(size):
-            self._free.put(Analyzer())
+            self._free.put(Analyzer(embedder=embedder))
 
     @property
     def free(self) -> int:

@@ -107,7 +107,8 @@ def build_router() -> APIRouter:
         b: UploadFile = File(..., description=f"Second image ({UPLOAD_FORMAT_NAMES})."),
     ) -> dict[str, Any]:
         """As `facelens verify`: Euclidean distance between dlib ResNet embeddings of the closest pair
-        of faces, `same` under 0.6 (the threshold dlib documents for this network). An image with no
+        of faces, `same` under 0.6 (the threshold dlib documents for this network), or under the
+        threshold of the server's `--embedder` (`threshold` says which). An image with no
         detected face is embedded whole (`whole_image`), for tight face crops."""
         svc = service(request)
         images = [(await a.read(), upload_name(a, "a")), (await b.read(), upload_name(b, "b"))]
@@ -141,7 +142,8 @@ def build_router() -> APIRouter:
         k: int = Query(5, ge=1, le=100, description="Matches per face."),
         whole_if_none: bool = Query(False, description="With no face detected, search with the whole image."),
     ) -> list[dict[str, Any]]:
-        """Top-k gallery matches of each face, nearest first; `same` under the 0.6 threshold."""
+        """Top-k gallery matches of each face, nearest first; `same` under the embedder's threshold
+        (dlib's 0.6 by default). A gallery holds one embedder's vectors: another's is a 422."""
         svc = service(request)
         data, filename = await file.read(), upload_name(file, "upload")
         return await svc.in_thread(lambda deadline: svc.gallery_search(data, filename, k, whole_if_none, deadline))

@@ -17,6 +17,7 @@ import numpy as np
 
 from facelens.api import Analyzer
 from facelens.faces import Faces, FrameResult
+from facelens.models.embedder import EmbedderSpec
 from facelens.schema import to_arrow
 from facelens.server.errors import ApiError
 from facelens.server.jobs import AnalyzerPool, Busy, Job, JobStore
@@ -42,7 +43,8 @@ class Service:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.pool = AnalyzerPool(settings.workers)
+        spec = None if settings.embedder is None else EmbedderSpec.from_options(settings.embedder, settings.embedder_preset)
+        self.pool = AnalyzerPool(settings.workers, spec)
         self.jobs = JobStore(self.pool, settings.job_ttl_s)
         self._gallery: Any = None
         self._gallery_lock = threading.Lock()
@@ -77,17 +79,19 @@ class Service:
         }
 
     def verify(self, images: list[tuple[bytes, str]], deadline: float) -> dict[str, Any]:
-        """As `facelens verify`: the closest pair of faces of two images under dlib's 0.6 threshold."""
-        from facelens.identity.verify import THRESHOLD, closest_pair
+        """As `facelens verify`: the closest pair of faces of two images under the embedder's threshold
+        (dlib's 0.6 by default)."""
+        from facelens.identity.verify import closest_pair
 
         start = time.perf_counter()
         rgbs = [decode_image(data, name, self.settings.max_pixels) for data, name in images]
         with self.pool.borrow(frozenset({"identity"}), deadline) as analyzer:
             found = [identity_faces(analyzer, rgb, name, True) for rgb, (_, name) in zip(rgbs, images)]
+            threshold = analyzer.embedder.threshold
         (fa, whole_a), (fb, whole_b) = found
         i, j, distance = closest_pair(fa.embedding, fb.embedding)
         return {
-            "same": distance < THRESHOLD, "distance": round(distance, 4), "threshold": THRESHOLD,
+            "same": distance < threshold, "distance": round(distance, 4), "threshold": round(threshold, 4),
             "face_a": i, "face_b": j, "boxes": [box_list(fa.boxes[i]), box_list(fb.boxes[j])],
             "faces_found": [0 if whole_a else len(fa), 0 if whole_b else len(fb)], "whole_image": [whole_a, whole_b],
             "seconds": round(time.perf_counter() - start, 4),
@@ -116,9 +120,10 @@ class Service:
         rgb = decode_image(data, filename, self.settings.max_pixels)
         with self.pool.borrow(frozenset({"identity"}), deadline) as analyzer:
             faces, whole = identity_faces(analyzer, rgb, filename, whole_if_none)
+            e = analyzer.embedder
         largest = faces[int(np.argmax(faces.xywh[:, 2] * faces.xywh[:, 3]))]
         rows = FaceRows([filename], np.zeros(1, np.int64), largest.boxes, largest.embedding, np.full(1, -1),
-                        np.array([whole]))
+                        np.array([whole]), model=e.name, model_version=e.version, threshold=e.threshold)
         with self._gallery_lock:
             gallery = self.gallery()
             added = gallery.add(name, rows)
@@ -138,8 +143,9 @@ class Service:
         rgb = decode_image(data, filename, self.settings.max_pixels)
         with self.pool.borrow(frozenset({"identity"}), deadline) as analyzer:
             faces, whole = identity_faces(analyzer, rgb, filename, whole_if_none)
+            e = analyzer.embedder
         with self._gallery_lock:
-            hits = self.gallery().search(faces.embedding, k=k)
+            hits = self.gallery().search(faces.embedding, k=k, model_version=e.version, threshold=e.threshold)
         return [{"face": i, "box": box_list(faces.boxes[i]), "whole_image": whole,
                  "matches": [{"name": m.name, "distance": round(m.distance, 4), "same": m.same, "file": m.file}
                              for m in matches]}

@@ -23,6 +23,8 @@ class Settings:
     max_video_frames: int = 3000  # most frames one video job may analyse
     preload: bool = True  # load the default models at start-up rather than on the first request
     gallery: str | None = None  # folder of the face gallery (LanceDB); the gallery endpoints are off without it
+    embedder: str | None = None  # ONNX face-recognition model for identity instead of dlib's (facelens.models.embedder)
+    embedder_preset: str | None = None  # its conventions: arcface or curricularface (default: arcface's)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ, **overrides: Any) -> Settings:
