@@ -37,7 +37,7 @@ EMBEDDER = typer.Option(None, "--embedder", help="ONNX face-recognition model (e
 EMBEDDER_PRESET = typer.Option(None, "--embedder-preset", help="arcface or curricularface: 112 px, (x-127.5)/127.5, "
                                "same person at cosine >= 0.3.")
 EMBEDDER_INPUT = typer.Option(None, "--embedder-input", min=16, help="Crop side in pixels (default: read from the model).")
-EMBEDDER_NORM = typer.Option(None, "--embedder-norm", help="Input values: arcface ((x-127.5)/127.5, default), 0-1, "
+EMBEDDER_NORM = typer.Option(None, "--embedder-norm", help="Input values: arcface ((x-127.5)/127.5, default), 0-1, dlib, "
                              "imagenet or raw.")
 EMBEDDER_THRESHOLD = typer.Option(None, "--embedder-threshold", help="Same person at cosine similarity >= this "
                                   "(default 0.3).")

@@ -22,11 +22,12 @@ from typing import Any
 import numpy as np
 
 from facelens.errors import ModelError
+from facelens.models.dlib_models import MEAN_RGB as DLIB_MEAN
 from facelens.models.runtime import file_sha256
 
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32)
-NORMS = ("arcface", "0-1", "imagenet", "raw")
+NORMS = ("arcface", "0-1", "imagenet", "dlib", "raw")
 # Conventions of the model families users bring. InsightFace's ArcFace models (antelopev2
 # glintr100, buffalo_l w600k_r50) take RGB 112x112 as (x - 127.5) / 127.5; the CurricularFace
 # backbone that ConsisID's evaluation uses takes the same crop and (x / 255 - 0.5) / 0.5, the
@@ -48,8 +49,9 @@ class EmbedderSpec:
 
     path : the .onnx file.
     input_size : crop side in pixels; None reads it from the model (needed when the model's side is dynamic).
-    norm : "arcface" ((x - 127.5) / 127.5), "0-1" (x / 255), "imagenet" (x / 255, ImageNet mean/std)
-        or "raw" (0-255), on RGB.
+    norm : "arcface" ((x - 127.5) / 127.5), "0-1" (x / 255), "imagenet" (x / 255, ImageNet mean/std),
+        "dlib" ((x - dlib's RGB means) / 256, as dlib-trained nets converted to ONNX take it) or "raw"
+        (0-255), on RGB.
     threshold : same person when cosine similarity is at least this.
     """
 
@@ -85,6 +87,8 @@ def normalise(crops: np.ndarray, norm: str) -> np.ndarray:
         return x / 255.0
     if norm == "imagenet":
         return (x / 255.0 - IMAGENET_MEAN) / IMAGENET_STD
+    if norm == "dlib":
+        return (x - DLIB_MEAN) / 256.0
     return x
 
 
