@@ -153,9 +153,7 @@ class Pipeline:
         for roi in rois:
             m, s = self.mesh_model(rgb, roi)
             if refine:
-                m2, s2 = self.mesh_model(rgb, fm.roi_from_mesh(m))
-                if s2 >= s:  # the first pass's ROI can be the better one on faces cut by the border
-                    m, s = m2, s2
+                m, s = self.mesh_model(rgb, fm.roi_from_mesh(m))
             meshes.append(np.concatenate([m, self.iris_model(rgb, m)]))
             scores.append(s)
         if not meshes:
