@@ -61,7 +61,8 @@ def main() -> None:
         nme = {}
         for name, truth in ground_truth().items():
             faces = analyzer.faces(rgb(data / "landmarks" / name))
-            pred = faces.landmarks68[int(np.argmax(faces.scores))]
+            centres = (faces.boxes[:, :2] + faces.boxes[:, 2:]) / 2  # the annotated face, not a second person
+            pred = faces.landmarks68[int(np.argmin(np.linalg.norm(centres - truth.mean(0), axis=1)))]
             nme[name] = float(np.linalg.norm(pred - truth, axis=1).mean() / np.linalg.norm(truth[36] - truth[45]))
         fig[f"nme68_{key}"] = nme
         fig[f"nme68_{key}_mean"] = float(np.mean(list(nme.values())))

@@ -59,14 +59,34 @@ def test_voc_recall_at_iou_04():
     assert recall >= 0.90, f"recall {recall:.3f} on the 43 VOC boxes"
 
 
-def test_voc_recall_through_the_analyzer(fast_analyzer):
-    """What users get: the analyzer also detects on a padded copy of images up to 512 px."""
-    recall, false_pos = detection_recall(fast_analyzer.detect_faces)
-    assert recall >= 0.90 and false_pos == 0, (recall, false_pos)
+@pytest.mark.parametrize("mode", ["standard", "full"])
+def test_voc_recall_through_the_analyzer(mode):
+    """What users get (after the mesh presence check): BlazeFace also on a padded copy of images up
+    to 512 px, and FaceBoxes in standard."""
+    from facelens import Analyzer
+
+    recall, false_pos = detection_recall(Analyzer("landmarks", detector=mode).faces)
+    assert recall == 1.0 and false_pos == 0, (recall, false_pos)
+
+
+def test_faceboxes_boxes_match_hand_drawn_boxes_after_mapping():
+    """FaceBoxes alone, its boxes mapped to BlazeFace's convention, on the 43 VOC boxes at IoU >= 0.5."""
+    from facelens.detection import FaceDetector, to_blazeface_boxes
+    from facelens.models.blazeface import Detections
+
+    det = FaceDetector("standard")
+
+    def faceboxes_only(rgb):
+        boxes, scores = det.faceboxes_search(rgb, (2.0,))
+        h, w = rgb.shape[:2]
+        return Detections(to_blazeface_boxes(boxes, w, h), scores, np.zeros((len(boxes), 6, 2)))
+
+    recall, false_pos = detection_recall(faceboxes_only, 0.5)
+    assert recall >= 0.95 and false_pos <= 2, (recall, false_pos)
 
 
 def test_merge_drops_a_partial_face_inside_a_whole_one():
-    from facelens.pipeline import merge_detections as _merge
+    from facelens.detection import merge as _merge
     from facelens.models.blazeface import Detections
 
     kps = np.zeros((1, 6, 2), np.float32)
@@ -101,3 +121,139 @@ def test_max_faces_keeps_the_largest_in_detector_order(fast_analyzer):
     area = (every.boxes[:, 2] - every.boxes[:, 0]) * (every.boxes[:, 3] - every.boxes[:, 1])
     largest = np.sort(np.argsort(-area)[:2])
     np.testing.assert_allclose(capped.boxes, every.boxes[largest], atol=1e-4)
+
+
+# Detection modes: FaceBoxes for small, cut-off, grey faces; tiles; tiny and odd inputs.
+
+def test_unknown_detector_is_refused():
+    from facelens import Analyzer
+    from facelens.errors import FeatureError
+
+    with pytest.raises(FeatureError, match="standard"):
+        Analyzer(detector="retinaface")
+
+
+def test_tiles_cover_the_image_with_overlap():
+    from facelens.detection import TILE, TILE_OVERLAP, tiles
+
+    assert tiles(800, 600) == [(0, 0, 800, 600)]
+    windows = tiles(3000, 1100)
+    covered = np.zeros((1100, 3000), bool)
+    for x1, y1, x2, y2 in windows:
+        assert x2 - x1 <= TILE and y2 - y1 <= TILE and x1 >= 0 and y1 >= 0 and x2 <= 3000 and y2 <= 1100
+        covered[y1:y2, x1:x2] = True
+    assert covered.all()
+    xs = sorted({w[0] for w in windows})
+    assert all(b - a <= TILE - TILE_OVERLAP for a, b in zip(xs, xs[1:]))
+
+
+def test_tile_edges_inside_the_image_drop_cut_boxes_but_image_borders_keep_them():
+    from facelens.detection import interior_edge_hits
+
+    boxes = np.array([[0, 10, 30, 40], [990, 10, 1024, 40], [400, 0, 440, 30], [400, 990, 440, 1024]], np.float32)
+    # Left-top tile of a 2000x2000 image: its left and top edges are the image's, right and bottom are not.
+    np.testing.assert_array_equal(interior_edge_hits(boxes, (0, 0, 1024, 1024), 2000, 2000), [False, True, False, True])
+    # The same boxes in a middle tile: every edge is inside the image.
+    np.testing.assert_array_equal(interior_edge_hits(boxes, (500, 500, 1524, 1524), 3000, 3000), [True, True, True, True])
+
+
+def test_a_face_across_a_tile_edge_is_found_once():
+    """A face straddling the seam of two tiles: found whole, once, from the tile that holds it."""
+    from facelens.detection import FaceDetector, TILE
+
+    face = load_rgb(data_path("misc", "astronaut.png"))[40:260, 130:350]
+    canvas = np.full((700, 2 * TILE - 200, 3), 128, np.uint8)
+    x = TILE - 100 - 110  # the face's centre sits on the first tile's right edge, at scale 1
+    canvas[200:420, x:x + 220] = face
+    det = FaceDetector("standard")
+    boxes, _ = det.faceboxes_search(canvas, (1.0,))
+    assert len(boxes) == 1, boxes
+    cx = (boxes[0, 0] + boxes[0, 2]) / 2
+    assert x + 60 < cx < x + 160, boxes
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 3), (2, 3, 3), (7, 5, 3), (16, 400, 3), (400, 16, 3)])
+@pytest.mark.parametrize("mode", ["standard", "thorough"])
+def test_tiny_and_thin_images_give_no_faces_without_error(shape, mode):
+    from facelens import Analyzer
+
+    faces = Analyzer("landmarks", detector=mode).faces(np.full(shape, 90, np.uint8))
+    assert len(faces) == 0
+
+
+def test_bad_input_is_an_error_row_in_every_mode():
+    from facelens import Analyzer
+
+    for mode in ("standard", "thorough"):
+        results = list(Analyzer("landmarks", detector=mode).iter(b"not an image"))
+        assert len(results) == 1 and results[0].error and len(results[0].faces) == 0
+
+
+def test_face_cut_by_the_image_border_is_found():
+    """Astronaut moved so 40% of her face is outside the left border: standard finds the visible part."""
+    from facelens import Analyzer
+
+    rgb = load_rgb(data_path("misc", "astronaut.png"))
+    whole = Analyzer("landmarks", detector="full").faces(rgb).boxes[0]
+    cut = int(whole[0] + 0.4 * (whole[2] - whole[0]))
+    shifted = np.ascontiguousarray(rgb[:, cut:])
+    truth = (whole - [cut, 0, cut, 0]).clip(0)[None]
+    faces = Analyzer("landmarks").faces(shifted)
+    assert len(faces) == 1 and iou_matrix(truth, faces.boxes)[0, 0] >= 0.5, (truth, faces.boxes)
+    assert not np.isnan(faces.keypoints).any()
+
+
+def test_multiface_has_six_faces_and_no_face_photos_none(fast_analyzer):
+    assert len(fast_analyzer.faces(load_rgb(data_path("wild", "multiface.jpg")))) == 6
+    for name in ("dogs.jpg", "no-face.jpg"):
+        assert len(fast_analyzer.faces(load_rgb(data_path("detection", name)))) == 0, name
+
+
+def test_box_only_roi_gives_the_same_mesh_as_the_keypoint_roi(fast_analyzer):
+    """A FaceBoxes box alone (upright ROI, then the mesh's own ROI) lands the 68 points where
+    BlazeFace's keypoint ROI does, within 3% of the eye distance."""
+    from facelens.detection import to_blazeface_boxes
+    from facelens.geometry.landmarks68 import landmarks68
+    from facelens.models import facemesh as fm
+
+    rgb = load_rgb(data_path("misc", "astronaut.png"))
+    det = fast_analyzer.detector.blazeface(rgb)
+    boxes, _ = fast_analyzer.detector.faceboxes_search(rgb, (1.0,))
+    box = to_blazeface_boxes(boxes, rgb.shape[1], rgb.shape[0])[0]
+    a = landmarks68(fast_analyzer.mesh_from_rois(rgb, [fm.roi_from_detection(det.boxes[0], det.keypoints[0])], True)[0])[0]
+    b = landmarks68(fast_analyzer.mesh_from_rois(rgb, [fm.roi_from_detection(box, np.full((6, 2), np.nan))], True)[0])[0]
+    assert np.linalg.norm(a - b, axis=1).mean() / np.linalg.norm(a[36] - a[45]) < 0.03
+
+
+def _composite_recall(mode: str, n: int) -> float:
+    import composites
+    from facelens import Analyzer
+    from facelens.models.blazeface import BlazeFace
+
+    data_path("detection", "training.xml")
+    blazeface = BlazeFace("full")
+    faces = [f for f in composites.person_faces() + composites.counted_faces(lambda im: blazeface(im).boxes)
+             if composites.split_of(f.path) == "held"]
+    analyzer = Analyzer("landmarks", detector=mode)
+    hits = []
+    for scene in composites.scenes(faces, composites.backgrounds(), n, seed=7, size=(640, 480), per_scene=6):
+        m = composites.match(scene, analyzer.faces(scene.image).boxes)
+        hits += m.hit[scene.sizes >= 20].tolist()
+    return float(np.mean(hits))
+
+
+def test_small_faces_in_composites_standard():
+    """Held-back faces of 20-60 px pasted into 640x480 scenes (colour, grey, low contrast); 0.75
+    when written (the misses are mostly grey faces under 30 px, which thorough finds)."""
+    assert _composite_recall("standard", 2) >= 0.7
+
+
+def test_small_faces_in_composites_full_range_blazeface_misses_them():
+    """The same scenes with facelens 0.1's detector: the reason for FaceBoxes (and a check that the
+    composites are not trivially easy)."""
+    assert _composite_recall("full", 2) < 0.5
+
+
+@pytest.mark.slow
+def test_small_faces_in_composites_thorough():
+    assert _composite_recall("thorough", 3) >= 0.95

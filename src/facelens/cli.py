@@ -54,7 +54,10 @@ def analyze(
     start: float = typer.Option(0.0, "--start", min=0.0, help="Video start time in seconds."),
     end: Optional[float] = typer.Option(None, "--end", help="Video end time in seconds."),
     schema: str = typer.Option("openface", "--schema", help="Column names: openface or pyfeat."),
-    detector: str = typer.Option("full", "--detector", help="BlazeFace range: full or short."),
+    detector: str = typer.Option("standard", "--detector", help=(
+        "standard (default: BlazeFace + FaceBoxes; small, cut-off, turned, grey faces), thorough (FaceBoxes "
+        "also at 2x and 3x: faces from ~16 px, detection ~9x standard's), full or short (BlazeFace only, as 0.1; "
+        "Apache-2.0 weights only: FaceBoxes' commercial use is not cleared). Figures: README, Detection.")),
     min_score: Optional[float] = typer.Option(None, "--min-score", help="Detector score threshold."),
     max_faces: Optional[int] = typer.Option(None, "--max-faces", min=1, help="Keep the N largest faces per image."),
     no_detect: bool = typer.Option(False, "--no-detect", help="Treat each image as one pre-cropped face."),

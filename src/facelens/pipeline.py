@@ -21,10 +21,10 @@ from facelens.faces import Faces
 from facelens.features import parse_features
 from facelens.geometry.landmarks68 import landmarks5, landmarks68
 from facelens.models import facemesh as fm
-from facelens.models.blazeface import SPECS, BlazeFace, Detections, box_area, intersection_matrix
+from facelens.detection import DETECTORS, FaceDetector
+from facelens.models.blazeface import Detections, box_area
 from facelens.models.embedder import EmbedderSpec
 
-SMALL_IMAGE = 512  # images up to this size are also searched on a padded copy (tight crops)
 MESH_MIN_SCORE = 0.5  # mesh presence below this drops a face (the mesh saw no face in the ROI)
 LANDMARKS68_SOURCES = ("mesh", "mesh-index", "dlib")
 MESH_MODELS = ("v1", "v2")  # the 468-point mesh + iris model, or Face Mesh V2 (478 points, one pass)
@@ -32,25 +32,6 @@ MODELS = ("detector", "mesh_model", "iris_model", "blendshape_mesh_model", "blen
           "embedder", "age_gender_model", "dlib68")
 OPTIONS = ("features", "detector_kind", "min_score", "max_faces", "detect", "landmarks68_source", "mesh_kind",
            "calibrate", "smooth", "embedder_spec")
-
-
-def merge_detections(a: Detections, b: Detections, overlap: float = 0.5) -> Detections:
-    """Detections of both sets, dropping any box that mostly lies in a higher-scoring one.
-
-    Overlap is intersection over the smaller box, so a partial-face box inside a whole-face box
-    goes, whatever their IoU.
-    """
-    boxes = np.concatenate([a.boxes, b.boxes])
-    scores = np.concatenate([a.scores, b.scores])
-    kps = np.concatenate([a.keypoints, b.keypoints])
-    area = box_area(boxes)
-    cover = intersection_matrix(boxes, boxes) / np.maximum(np.minimum(area[:, None], area[None, :]), 1e-6)
-    keep: list[int] = []
-    for i in np.argsort(-scores, kind="stable"):
-        if not (cover[i, keep] > overlap).any():
-            keep.append(int(i))
-    keep.sort()
-    return Detections(boxes[keep], scores[keep], kps[keep])
 
 
 def whole_image_detection(rgb: np.ndarray) -> Detections:
@@ -61,13 +42,24 @@ def whole_image_detection(rgb: np.ndarray) -> Detections:
     return Detections(box, np.ones(1, np.float32), kps)
 
 
+def fill_keypoints(keypoints: np.ndarray, mesh: np.ndarray) -> np.ndarray:
+    """Keypoints with the rows the detector left NaN (FaceBoxes boxes) taken from the mesh."""
+    out = keypoints.copy()
+    boxed = np.isnan(out).any(axis=(1, 2))
+    if boxed.any():
+        out[boxed] = fm.keypoints_from_mesh(mesh[boxed])
+    return out
+
+
 class Pipeline:
     """The stages of one analysis and the models they need, loaded on first use.
 
     Parameters
     ----------
     features : names from `facelens.features.FEATURES`, "all", or None for the defaults.
-    detector : "full" (BlazeFace full range, default: small and far faces too) or "short".
+    detector : "standard" (default: BlazeFace and FaceBoxes), "thorough" (adds FaceBoxes at 2× and
+        3×: smaller and grey faces, several times slower), or BlazeFace alone, "full" or "short"
+        range, as facelens 0.1 (see `facelens.detection`).
     min_score : detector score threshold (default per detector).
     max_faces : keep only the `max_faces` largest faces (by box area) per image; they stay in the
         detector's order, not sorted by size.
@@ -91,7 +83,7 @@ class Pipeline:
         self,
         features: str | Iterable[str] | None = None,
         *,
-        detector: str = "full",
+        detector: str = "standard",
         min_score: float | None = None,
         max_faces: int | None = None,
         detect: bool = True,
@@ -101,8 +93,8 @@ class Pipeline:
         smooth: float = 0.0,
         embedder: EmbedderSpec | str | Path | None = None,
     ) -> None:
-        if detector not in SPECS:
-            raise FeatureError(f"unknown detector {detector!r}; choose one of {', '.join(SPECS)}")
+        if detector not in DETECTORS:
+            raise FeatureError(f"unknown detector {detector!r}; choose one of {', '.join(DETECTORS)}")
         if landmarks68 not in LANDMARKS68_SOURCES:
             raise FeatureError(f"unknown landmarks68 source {landmarks68!r}; choose {', '.join(LANDMARKS68_SOURCES)}")
         if mesh not in MESH_MODELS:
@@ -126,8 +118,8 @@ class Pipeline:
 
     # Models, built on first use.
     @functools.cached_property
-    def detector(self) -> BlazeFace:
-        return BlazeFace(self.detector_kind, self.min_score)
+    def detector(self) -> FaceDetector:
+        return FaceDetector(self.detector_kind, self.min_score)
 
     @functools.cached_property
     def mesh_model(self) -> fm.FaceMeshV2 | fm.FaceMesh:
@@ -187,30 +179,15 @@ class Pipeline:
         return {k: self.__dict__[k] for k in OPTIONS}
 
     # Stages.
-    def detect_faces(self, rgb: np.ndarray) -> Detections:
-        """Boxes, scores and keypoints of the faces in `rgb` (the whole image with `detect=False`)."""
+    def detect_faces(self, rgb: np.ndarray, thorough: bool = True) -> Detections:
+        """Boxes, scores and keypoints of the faces in `rgb` (the whole image with `detect=False`);
+        `thorough=False` runs BlazeFace alone (see `facelens.detection.FaceDetector`)."""
         if not self.detect:
             return whole_image_detection(rgb)
-        h, w = rgb.shape[:2]
-        det = self.detector(rgb)
-        if max(h, w) <= SMALL_IMAGE:
-            det = merge_detections(det, self._detect_padded(rgb))
+        det = self.detector(rgb, faceboxes=thorough)
         if self.max_faces is not None and len(det.scores) > self.max_faces:
             keep = np.sort(np.argsort(-box_area(det.boxes))[: self.max_faces])
             det = Detections(det.boxes[keep], det.scores[keep], det.keypoints[keep])
-        return det
-
-    def _detect_padded(self, rgb: np.ndarray) -> Detections:
-        """Detect on a copy padded by half its size a side.
-
-        On a tight face crop BlazeFace may find nothing, or only part of the face (a cheek and an
-        eye); with a margin it sees the whole face, as in its training images.
-        """
-        h, w = rgb.shape[:2]
-        px, py = int(0.5 * w), int(0.5 * h)
-        det = self.detector(cv2.copyMakeBorder(rgb, py, py, px, px, cv2.BORDER_CONSTANT, value=(0, 0, 0)))
-        det.boxes = np.clip(det.boxes - [px, py, px, py], 0, [w, h, w, h]).astype(np.float32)
-        det.keypoints = (det.keypoints - [px, py]).astype(np.float32)
         return det
 
     def mesh_from_rois(self, rgb: np.ndarray, rois: list[fm.Roi], refine: bool,
@@ -320,7 +297,8 @@ class Pipeline:
         rois = [fm.roi_from_detection(b, k) for b, k in zip(det.boxes, det.keypoints)]
         mesh, presence = self.mesh_from_rois(rgb, rois, refine=True)
         keep = np.ones(len(presence), bool) if whole else presence >= MESH_MIN_SCORE
-        return self.describe(rgb, det.boxes[keep], det.scores[keep], mesh[keep], det.keypoints[keep], whole=whole)
+        kps = fill_keypoints(det.keypoints, mesh)
+        return self.describe(rgb, det.boxes[keep], det.scores[keep], mesh[keep], kps[keep], whole=whole)
 
     def faces_or_whole(self, rgb: np.ndarray) -> tuple[Faces, bool]:
         """Faces of `rgb`, or, when none is detected, the whole image as one face (tight crops the

@@ -194,7 +194,7 @@ class MeshTracker:
         self.per_frame = self.opt.embed_every == 1 and self.identity
         self.tracks: list[Track] = []
         self.next_id = 0
-        self.since_detect = 0
+        self.since_detect = 0  # frames since the last scheduled (full-search) detection
         self.detections = 0  # frames on which the detector ran
         self.cuts = 0  # scene cuts seen
         self._cut_detector = CutDetector() if self.opt.cuts else None
@@ -241,10 +241,12 @@ class MeshTracker:
                 lost = True
         return lost
 
-    def _detect(self, rgb: np.ndarray) -> None:
-        det = self.pipeline.detect_faces(rgb)
+    def _detect(self, rgb: np.ndarray, thorough: bool = True) -> None:
+        """Detect and match; `thorough=False` (between scheduled detection frames) is BlazeFace alone."""
+        det = self.pipeline.detect_faces(rgb, thorough)
         self.detections += 1
-        self.since_detect = 0
+        if thorough:
+            self.since_detect = 0
         live = [t for t in self.tracks if t.missed == 0]
         used: set[int] = set()
         if live and len(det.scores):
@@ -344,8 +346,9 @@ class MeshTracker:
         lost = self._follow(rgb)
         lost = self._jumped(before) or lost
         self.since_detect += 1
-        if cut or lost or self.since_detect >= self.opt.detect_every or not any(t.missed == 0 for t in self.tracks):
-            self._detect(rgb)
+        scheduled = cut or self.since_detect >= self.opt.detect_every or self.detections == 0
+        if scheduled or lost or not any(t.missed == 0 for t in self.tracks):
+            self._detect(rgb, thorough=scheduled)  # the detector's full search only on its schedule
         self._prune()
         if self.reid or self.identity:
             self._embed(rgb, index)

@@ -71,8 +71,25 @@ def roi_from_points(p_start: np.ndarray, p_end: np.ndarray, box: np.ndarray, sca
 
 
 def roi_from_detection(box: np.ndarray, keypoints: np.ndarray) -> Roi:
-    """Face ROI from a BlazeFace box and its eye keypoints (scale 1.5, as MediaPipe)."""
+    """Face ROI from a BlazeFace box and its eye keypoints (scale 1.5, as MediaPipe).
+
+    A box without keypoints (NaN, from FaceBoxes) gets an upright ROI; on still images the
+    second mesh pass (`roi_from_mesh`) then turns it to the face's roll.
+    """
+    if np.isnan(keypoints[:2]).any():
+        return roi_from_points(np.zeros(2), np.array([1.0, 0.0]), box, 1.5)
     return roi_from_points(keypoints[0], keypoints[1], box, 1.5)
+
+
+# Mesh vertices standing in for BlazeFace's 6 keypoints: eye centres (corner pairs), nose tip,
+# mouth centre (inner lips), ear tragions.
+KEYPOINT_VERTICES = ((33, 133), (362, 263), (1, 1), (13, 14), (234, 234), (454, 454))
+
+
+def keypoints_from_mesh(mesh: np.ndarray) -> np.ndarray:
+    """(N, 6, 2) BlazeFace-style keypoints from (N, 468+, 3) meshes."""
+    idx = np.array(KEYPOINT_VERTICES)
+    return ((mesh[:, idx[:, 0], :2] + mesh[:, idx[:, 1], :2]) / 2).astype(np.float32)
 
 
 def roi_from_mesh(mesh: np.ndarray, scale: float = 1.5, shift: float = 0.0) -> Roi:

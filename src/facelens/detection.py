@@ -1,0 +1,208 @@
+"""Face detection: BlazeFace for faces with keypoints, FaceBoxes for small, cut-off, turned and grey faces.
+
+Modes (`Analyzer(detector=...)`, `--detector`):
+
+- ``standard`` (default): BlazeFace full range, plus FaceBoxes on a copy of the image scaled to
+  about `STANDARD_PIXELS` pixels (up to 2× for small images, down for large ones: a 1024×768
+  photo is searched at 1.1×, finding faces from about 28 px). FaceBoxes sees a contrast-stretched
+  copy, which recovers low-contrast photos.
+- ``thorough``: as standard, plus FaceBoxes at 2× and 3× (in overlapping tiles, up to
+  `THOROUGH_MAX_PIXELS` a scale), for faces down to about 16 px, grey photos included. Several
+  times slower.
+- ``full`` / ``short``: BlazeFace alone (full or short range), as facelens 0.1 did.
+
+Images up to `SMALL_IMAGE` px are also searched on a padded copy by BlazeFace (tight face crops).
+FaceBoxes boxes are mapped to BlazeFace's box convention (`FACEBOXES_TO_BLAZEFACE`) and kept only
+where BlazeFace found nothing; they carry no keypoints (NaN), and the mesh ROI of such a face is
+built from its box alone (see `facelens.models.facemesh.roi_from_detection`).
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from facelens.models.blazeface import BlazeFace, Detections, box_area, intersection_matrix, iou_matrix
+from facelens.models.faceboxes import FaceBoxes
+
+DETECTORS = ("standard", "thorough", "full", "short")
+SMALL_IMAGE = 512  # images up to this size are also searched on a padded copy (tight crops)
+STANDARD_PIXELS = 1.0e6  # FaceBoxes input size of the standard search
+MAX_STANDARD_SCALE = 2.0
+THOROUGH_SCALES = (2.0, 3.0)
+THOROUGH_MAX_PIXELS = 16e6  # thorough skips a scale whose FaceBoxes input would exceed this
+TILE = 1024  # FaceBoxes inputs larger than this on a side are searched in overlapping tiles
+TILE_OVERLAP = 192  # tile overlap in FaceBoxes input pixels: larger than the faces that need tiles
+FACEBOXES_MIN_SCORE = 0.5
+# FaceBoxes box -> BlazeFace box: width and height scale, centre shift as a share of the height.
+# FaceBoxes draws WIDER FACE boxes (forehead included); medians over the dev composites' faces
+# (hand-drawn VOC boxes and BlazeFace boxes), measured at 2×.
+FACEBOXES_TO_BLAZEFACE = (1.0 / 0.90, 1.0 / 1.15, 0.037)
+
+
+def merge(a: Detections, b: Detections, overlap: float = 0.5) -> Detections:
+    """Detections of both sets, dropping any box that mostly lies in a higher-scoring one.
+
+    Overlap is intersection over the smaller box, so a partial-face box inside a whole-face box
+    goes, whatever their IoU.
+    """
+    boxes = np.concatenate([a.boxes, b.boxes])
+    scores = np.concatenate([a.scores, b.scores])
+    kps = np.concatenate([a.keypoints, b.keypoints])
+    area = box_area(boxes)
+    cover = intersection_matrix(boxes, boxes) / np.maximum(np.minimum(area[:, None], area[None, :]), 1e-6)
+    keep: list[int] = []
+    for i in np.argsort(-scores, kind="stable"):
+        if not (cover[i, keep] > overlap).any():
+            keep.append(int(i))
+    keep.sort()
+    return Detections(boxes[keep], scores[keep], kps[keep])
+
+
+def add_unseen(base: Detections, boxes: np.ndarray, scores: np.ndarray, overlap: float = 0.4) -> Detections:
+    """`base` plus those `boxes` that no box of `base` covers (intersection over the smaller box)."""
+    if len(boxes) == 0:
+        return base
+    if len(base.boxes):
+        inter = intersection_matrix(boxes, base.boxes)
+        small = np.minimum(box_area(boxes)[:, None], box_area(base.boxes)[None, :])
+        new = ~((inter / np.maximum(small, 1e-6)) > overlap).any(1)
+        boxes, scores = boxes[new], scores[new]
+    kps = np.full((len(boxes), 6, 2), np.nan, np.float32)
+    return Detections(np.concatenate([base.boxes, boxes]).astype(np.float32),
+                      np.concatenate([base.scores, scores]).astype(np.float32),
+                      np.concatenate([base.keypoints, kps]).astype(np.float32))
+
+
+def nms(boxes: np.ndarray, scores: np.ndarray, iou_thr: float = 0.4, cover_thr: float = 0.7) -> np.ndarray:
+    """Indices kept by greedy NMS that also drops a box lying mostly inside a better one."""
+    order = np.argsort(-scores, kind="stable")
+    iou = iou_matrix(boxes, boxes)
+    area = box_area(boxes)
+    cover = intersection_matrix(boxes, boxes) / np.maximum(area[:, None], 1e-6)  # share of row box inside column box
+    keep: list[int] = []
+    for i in order:
+        if not keep or not ((iou[i, keep] > iou_thr) | (cover[i, keep] > cover_thr)).any():
+            keep.append(int(i))
+    return np.array(sorted(keep), int)
+
+
+def to_blazeface_boxes(boxes: np.ndarray, width: int, height: int) -> np.ndarray:
+    """FaceBoxes boxes in BlazeFace's convention (narrower, shorter, centre lower), clipped to the image."""
+    sw, sh, dy = FACEBOXES_TO_BLAZEFACE
+    cx, cy = (boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2
+    w, h = (boxes[:, 2] - boxes[:, 0]) * sw, (boxes[:, 3] - boxes[:, 1]) * sh
+    cy = cy + dy * h
+    out = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], 1)
+    return np.clip(out, 0, [width, height, width, height]).astype(np.float32)
+
+
+def stretch_contrast(rgb: np.ndarray) -> np.ndarray:
+    """The image with its 1st-99th percentile range stretched to 0-255 (a no-op on well-exposed photos)."""
+    sample = rgb[:: max(1, rgb.shape[0] // 256), :: max(1, rgb.shape[1] // 256)]
+    lo, hi = np.percentile(sample, (1, 99))
+    if hi - lo < 1:
+        return rgb
+    lut = np.clip((np.arange(256, dtype=np.float32) - lo) * 255.0 / (hi - lo), 0, 255).astype(np.uint8)
+    return cv2.LUT(rgb, lut)
+
+
+def tiles(width: int, height: int, tile: int = TILE, overlap: int = TILE_OVERLAP) -> list[tuple[int, int, int, int]]:
+    """Overlapping (x1, y1, x2, y2) windows covering a width×height image; one window if it fits."""
+    def starts(n: int) -> list[int]:
+        if n <= tile:
+            return [0]
+        count = int(np.ceil((n - overlap) / (tile - overlap)))
+        return [round(k * (n - tile) / (count - 1)) for k in range(count)]
+    return [(x, y, min(width, x + tile), min(height, y + tile)) for y in starts(height) for x in starts(width)]
+
+
+def interior_edge_hits(boxes: np.ndarray, window: tuple[int, int, int, int], width: int, height: int,
+                       margin: float = 2.0) -> np.ndarray:
+    """Mask of window-relative boxes that touch a window edge lying inside the image.
+
+    Such a box may hold part of a face cut by the tile; the overlap puts that face whole in the
+    neighbouring tile. Boxes at the image's own border are kept (faces cut by the frame).
+    """
+    x1, y1, x2, y2 = window
+    tw, th = x2 - x1, y2 - y1
+    hit = np.zeros(len(boxes), bool)
+    if x1 > 0:
+        hit |= boxes[:, 0] <= margin
+    if y1 > 0:
+        hit |= boxes[:, 1] <= margin
+    if x2 < width:
+        hit |= boxes[:, 2] >= tw - margin
+    if y2 < height:
+        hit |= boxes[:, 3] >= th - margin
+    return hit
+
+
+class FaceDetector:
+    """`FaceDetector(mode)(rgb) -> Detections` in rgb's pixels; `mode` is one of `DETECTORS`."""
+
+    def __init__(self, mode: str = "standard", min_score: float | None = None) -> None:
+        if mode not in DETECTORS:
+            raise ValueError(f"unknown detector {mode!r}; choose one of {', '.join(DETECTORS)}")
+        self.mode = mode
+        self.min_score = min_score
+        self.blazeface = BlazeFace("short" if mode == "short" else "full", min_score)
+        self.faceboxes = FaceBoxes(FACEBOXES_MIN_SCORE if min_score is None else min_score)  # loads on first use
+
+    def scales(self, width: int, height: int) -> tuple[float, ...]:
+        """FaceBoxes scales searched for a width×height image (none for the BlazeFace-only modes)."""
+        if self.mode not in ("standard", "thorough"):
+            return ()
+        base = min(MAX_STANDARD_SCALE, float(np.sqrt(STANDARD_PIXELS / (width * height))))
+        if self.mode == "standard":
+            return (base,)
+        more = [s for s in THOROUGH_SCALES if s > base * 1.2 and width * height * s * s <= THOROUGH_MAX_PIXELS]
+        return (base, *more)
+
+    def __call__(self, rgb: np.ndarray, faceboxes: bool = True) -> Detections:
+        """Detections of `rgb`; `faceboxes=False` runs BlazeFace alone whatever the mode (the video
+        tracker's cheap searches between its scheduled detection frames)."""
+        h, w = rgb.shape[:2]
+        det = self.blazeface(rgb)
+        if max(h, w) <= SMALL_IMAGE:
+            det = merge(det, self._padded(rgb))
+        scales = self.scales(w, h) if faceboxes else ()
+        if not scales:
+            return det
+        boxes, scores = self.faceboxes_search(rgb, scales)
+        return add_unseen(det, to_blazeface_boxes(boxes, w, h), scores)
+
+    def faceboxes_search(self, rgb: np.ndarray, scales: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray]:
+        """FaceBoxes boxes (its own convention) and scores over `scales`, tiled where large, merged by NMS."""
+        image = stretch_contrast(rgb)
+        h, w = rgb.shape[:2]
+        all_boxes, all_scores = [], []
+        for s in scales:
+            sw, sh = max(1, round(w * s)), max(1, round(h * s))
+            scaled = image if (sw, sh) == (w, h) else cv2.resize(
+                image, (sw, sh), interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
+            for x1, y1, x2, y2 in tiles(sw, sh):
+                b, sc = self.faceboxes(scaled[y1:y2, x1:x2])
+                inner = interior_edge_hits(b, (x1, y1, x2, y2), sw, sh)
+                all_boxes.append((b[~inner] + [x1, y1, x1, y1]) / s)
+                all_scores.append(sc[~inner])
+        boxes = np.concatenate(all_boxes).astype(np.float32) if all_boxes else np.zeros((0, 4), np.float32)
+        scores = np.concatenate(all_scores).astype(np.float32) if all_scores else np.zeros(0, np.float32)
+        if len(boxes) == 0:
+            return boxes, scores
+        keep = nms(boxes, scores)
+        return boxes[keep], scores[keep]
+
+    def _padded(self, rgb: np.ndarray) -> Detections:
+        """BlazeFace on a copy padded by half its size a side.
+
+        On a tight face crop BlazeFace may find nothing, or only part of the face (a cheek and an
+        eye); with a margin it sees the whole face, as in its training images.
+        """
+        h, w = rgb.shape[:2]
+        px, py = int(0.5 * w), int(0.5 * h)
+        det = self.blazeface(cv2.copyMakeBorder(rgb, py, py, px, px, cv2.BORDER_CONSTANT, value=(0, 0, 0)))
+        det.boxes = np.clip(det.boxes - [px, py, px, py], 0, [w, h, w, h]).astype(np.float32)
+        det.keypoints = (det.keypoints - [px, py]).astype(np.float32)
+        return det
+
