@@ -44,9 +44,10 @@ def main(
 
 @app.command()
 def analyze(
-    inputs: list[Path] = typer.Argument(..., help="Images, videos or folders (searched recursively)."),
-    output: Path = typer.Option(..., "--output", "-o",
-                                help="Output table: .csv, .parquet or .jsonl; missing folders on its path are created."),
+    inputs: list[str] = typer.Argument(..., help="Images, videos or folders (searched recursively), or URIs "
+                                       "(s3://bucket/prefix/, gs://..., any pyarrow or fsspec filesystem)."),
+    output: str = typer.Option(..., "--output", "-o", help="Output table: .csv, .parquet or .jsonl (missing folders "
+                               "on its path are created), or a .parquet URI."),
     features: str = typer.Option("default", "--features", "-f", help=f"Comma list of: all, default, {', '.join(FEATURES)}."),
     crops: Optional[Path] = typer.Option(None, "--crops", help="Folder for 112x112 aligned face crops."),
     overlay: Optional[Path] = typer.Option(None, "--overlay", help="Folder for overlay images / videos."),
@@ -96,7 +97,7 @@ def analyze(
         fail("--summary reads the openface columns; use it with --schema openface", 2)
     if summary is not None and summary.suffix.lower() not in (".csv", ".parquet", ".pq", ".json"):
         fail(f"{summary}: unknown summary format; use .csv, .parquet or .json", 2)
-    if scale_commands.uses_engine(inputs, engine, bool(crops or overlay or summary), address):
+    if scale_commands.uses_engine(inputs, output, engine, bool(crops or overlay or summary), address):
         return scale_commands.analyze_batch(analyzer, inputs, output, schema=schema, engine=engine or "local", workers=workers,
                              address=address, resume=resume)
     stats = _run(analyzer, inputs, output, schema, crops, overlay, every, start, end)

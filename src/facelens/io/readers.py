@@ -79,18 +79,22 @@ def _to_rgb8(img: Image.Image) -> np.ndarray:
     return np.asarray(img.convert("RGB"))
 
 
-def read_image(source: str | Path | bytes, formats: Sequence[str] | None = None) -> np.ndarray:
+def read_image(source: str | Path | bytes, formats: Sequence[str] | None = None, name: str | None = None) -> np.ndarray:
     """Decode an image file or its bytes to an (H, W, 3) RGB uint8 array, applying EXIF rotation.
 
     Grayscale, palette, RGBA (composited on white) and 16-bit images are converted. `formats`
     limits the decoders tried to those Pillow format names (default: every one Pillow has).
-    Raises `InputError` for missing, empty, truncated, oversized or non-image inputs.
+    Raises `InputError` for missing, empty, truncated, oversized or non-image inputs; its message
+    names the file, or `name` (default "<bytes>") for bytes.
     """
-    name = "<bytes>" if isinstance(source, (bytes, bytearray)) else str(source)
+    if isinstance(source, (bytes, bytearray)):
+        name = name or "<bytes>"
+    else:
+        name = str(source)
     if not isinstance(source, (bytes, bytearray)):
         check_file(source)
     elif len(source) == 0:
-        raise InputError("empty image data")
+        raise InputError(f"{name}: empty image data")
     try:
         with Image.open(io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source,
                         formats=formats) as img:

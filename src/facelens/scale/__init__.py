@@ -19,10 +19,10 @@ import pyarrow.compute as pc
 
 from facelens.api import Analyzer
 from facelens.errors import EngineError
-from facelens.io import readers
+from facelens.io import storage
 from facelens.run import RunStats
 from facelens.scale.local import file_table, rows_table, run_local
-from facelens.scale.manifest import BatchOutput, Finished, input_key, manifest_path
+from facelens.scale.manifest import Finished, input_key, manifest_path, open_output
 
 ENGINES = ("local", "ray")
 
@@ -35,13 +35,14 @@ def _table_counts(table: pa.Table) -> tuple[int, int]:
 
 
 def engine_results(engine: str, analyzer: Analyzer, paths: Sequence[str], workers: int | None, vectors: bool,
-                   schema: str, address: str | None) -> Iterator[tuple[str, pa.Table]]:
-    """`(path, rows)` of every path from the chosen engine ("local" or "ray"), as they finish."""
+                   schema: str, address: str | None) -> Iterator[tuple[str, pa.Table, str | None]]:
+    """`(path, rows, node)` of every path from the chosen engine ("local" or "ray"), as they
+    finish; `node` is the Ray node id that analysed it (None on the local engine)."""
     if engine == "ray":
         from facelens.scale.ray_engine import run_ray
 
         return run_ray(analyzer, paths, workers, vectors, schema, address)
-    return run_local(analyzer, paths, workers, vectors, schema)
+    return ((path, table, None) for path, table in run_local(analyzer, paths, workers, vectors, schema))
 
 
 def run_batch(
@@ -64,8 +65,10 @@ def run_batch(
     Parameters
     ----------
     analyzer : the analyzer (pickled as its options to the workers).
-    inputs : files and folders; see `facelens.io.readers.list_inputs`.
-    out : .csv, .jsonl or .parquet (a directory of part files); its manifest lies beside it.
+    inputs : files, folders and URIs (``s3://bucket/prefix/``: every image and video under it; see
+        `facelens.io.storage`); workers read the bytes of a URI themselves.
+    out : .csv, .jsonl or .parquet (a directory of part files), or a .parquet URI (a prefix of
+        part objects); its manifest lies beside it.
     engine : "local" (process pool) or "ray" (Ray Data; `address` joins a cluster).
     workers : processes or actors (default: one per core / per Ray CPU).
     resume : skip inputs named in the manifest; False starts over.
@@ -76,8 +79,8 @@ def run_batch(
         raise EngineError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
     if address and engine != "ray":
         raise EngineError("an address joins a Ray cluster; use it with the ray engine")
-    paths = list(dict.fromkeys(str(p) for p in readers.list_inputs(inputs)))
-    with BatchOutput(out, analyzer.features, schema, resume, part_rows, part_seconds) as sink:
+    paths = list(dict.fromkeys(storage.expand_inputs(inputs)))
+    with open_output(out, analyzer.features, schema, resume, part_rows, part_seconds) as sink:
         seen: set[str] = set()
         todo = []
         for p in paths:
@@ -89,8 +92,8 @@ def run_batch(
         if on_start:
             on_start(stats)
         start = time.perf_counter()
-        for path, table in engine_results(engine, analyzer, todo, workers, sink.vectors, schema, address):
-            item = sink.add(path, table)
+        for path, table, node in engine_results(engine, analyzer, todo, workers, sink.vectors, schema, address):
+            item = sink.add(path, table, node)
             frames, errors = _table_counts(table)
             stats.add_input(path, frames, item.rows, item.faces, errors)
             stats.seconds = time.perf_counter() - start

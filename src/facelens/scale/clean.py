@@ -55,7 +55,7 @@ from facelens.api import Analyzer
 from facelens.errors import FacelensError, InputError
 from facelens.geometry.quality import sharpness
 from facelens.identity.verify import distances
-from facelens.io import readers
+from facelens.io import readers, storage
 from facelens.models.dlib_models import DLIB_THRESHOLD
 from facelens.models.runtime import file_sha256
 from facelens.scale import Finished, RunStats, run_batch
@@ -96,7 +96,7 @@ class Thresholds:
 class CleanReport:
     """Findings as tables (one per name in `FINDINGS`) and where they were written."""
 
-    dataset: Path
+    dataset: Path | str  # a folder, or a URI prefix (`facelens.io.storage`)
     report: Path
     images: int
     identities: int
@@ -176,10 +176,21 @@ def near_pairs(hashes: np.ndarray, radius: int, chunks: int = 3) -> tuple[np.nda
     return np.stack([i[keep], j[keep]], 1), dist[keep]
 
 
+def read_rgb(path: str | Path) -> np.ndarray:
+    """An image file, or an object by URI, as RGB."""
+    if storage.is_uri(path):
+        return readers.read_image(storage.read_bytes(str(path)), name=str(path))
+    return readers.read_image(path)
+
+
+def _join(dataset: Path | str, rel: str) -> Path | str:
+    return storage.join(dataset, rel) if storage.is_uri(dataset) else Path(dataset) / rel
+
+
 def image_signals(path: str, box: np.ndarray | None) -> tuple[np.ndarray | None, float]:
     """pHash of an image and the sharpness (`geometry.quality.sharpness`) of its face box (x1, y1, x2, y2)."""
     try:
-        rgb = readers.read_image(path)
+        rgb = read_rgb(path)
     except InputError:
         return None, np.nan
     if box is None or not np.isfinite(box).all():
@@ -188,11 +199,13 @@ def image_signals(path: str, box: np.ndarray | None) -> tuple[np.ndarray | None,
 
 
 # Listing.
-def list_dataset(dataset: Path, exclude: Path | None = None) -> pd.DataFrame:
-    """Images of a one-folder-per-identity dataset: columns identity, path, rel.
+def list_dataset(dataset: Path | str, exclude: Path | None = None) -> pd.DataFrame:
+    """Images of a one-folder-per-identity dataset (a folder or a URI prefix): columns identity, path, rel.
 
     Images directly in `dataset` (no identity folder) and anything under `exclude` are skipped.
     """
+    if storage.is_uri(dataset):
+        return _list_remote_dataset(str(dataset))
     if not dataset.is_dir():
         raise InputError(f"{dataset}: not a folder")
     rows = []
@@ -207,6 +220,16 @@ def list_dataset(dataset: Path, exclude: Path | None = None) -> pd.DataFrame:
     loose = [p for p in dataset.iterdir() if p.is_file() and p.suffix.lower() in readers.IMAGE_EXTS]
     if loose:
         log.warning("%s: %d image(s) outside identity folders are not checked", dataset, len(loose))
+    return pd.DataFrame(rows, columns=["identity", "path", "rel"])
+
+
+def _list_remote_dataset(prefix: str) -> pd.DataFrame:
+    prefix = storage.public(prefix).rstrip("/") + "/"
+    rels = [uri[len(prefix):] for uri in storage.list_files(prefix, readers.IMAGE_EXTS)]
+    loose = [r for r in rels if "/" not in r]
+    if loose:
+        log.warning("%s: %d image(s) outside identity folders are not checked", prefix, len(loose))
+    rows = [(rel.split("/", 1)[0], prefix + rel, rel) for rel in rels if "/" in rel]
     return pd.DataFrame(rows, columns=["identity", "path", "rel"])
 
 
@@ -383,7 +406,7 @@ def clean_dataset(dataset: str | Path, report: str | Path, *, engine: str = "loc
     The analysis is resumable: REPORT/faces.parquet keeps a manifest, so a re-run only analyses
     new images. `engine`, `workers` and `address` are those of `facelens.scale.run_batch`.
     """
-    dataset, report = Path(dataset), Path(report)
+    dataset, report = (dataset if storage.is_uri(dataset) else Path(dataset)), Path(report)
     th = thresholds or Thresholds()
     images = list_dataset(dataset, exclude=report)
     if images.empty:
@@ -404,28 +427,38 @@ def clean_dataset(dataset: str | Path, report: str | Path, *, engine: str = "loc
 
 
 # Report files.
-def _thumb(path: Path) -> str:
+def _thumb(path: Path | str) -> str:
     try:
-        rgb = readers.read_image(path)
+        rgb = read_rgb(path)
     except InputError:
         return ""
     scale = THUMB / max(rgb.shape[:2])
     small = cv2.resize(rgb, None, fx=min(1.0, scale), fy=min(1.0, scale), interpolation=cv2.INTER_AREA)
     ok, buf = cv2.imencode(".jpg", small[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 80])
     src = "data:image/jpeg;base64," + base64.b64encode(buf.tobytes()).decode() if ok else ""
-    return f'<img src="{src}" alt="{html.escape(path.name)}" title="{html.escape(str(path))}">'
+    return f'<img src="{src}" alt="{html.escape(_name(path))}" title="{html.escape(str(path))}">'
 
 
-def _html_table(df: pd.DataFrame, dataset: Path) -> str:
+def _name(path: Path | str) -> str:
+    return storage.name(path) if storage.is_uri(path) else Path(path).name
+
+
+def _folder_files(folder: Path | str) -> list[Path | str]:
+    if storage.is_uri(folder):
+        return list(storage.list_files(str(folder), readers.IMAGE_EXTS))
+    return sorted(p for p in Path(folder).glob("*") if p.is_file())
+
+
+def _html_table(df: pd.DataFrame, dataset: Path | str) -> str:
     head = "".join(f"<th>{html.escape(c)}</th>" for c in df.columns)
     body = []
     for _, row in df.head(MAX_SHOWN).iterrows():
         cells = []
         for c, v in row.items():
             if c in ("rel", "path_a", "path_b"):
-                cells.append(f"<td>{_thumb(dataset / v)}<br>{html.escape(str(v))}</td>")
+                cells.append(f"<td>{_thumb(_join(dataset, v))}<br>{html.escape(str(v))}</td>")
             elif c in ("identity_a", "identity_b"):
-                thumbs = "".join(_thumb(p) for p in sorted((dataset / v).glob("*"))[:3] if p.is_file())
+                thumbs = "".join(_thumb(p) for p in _folder_files(_join(dataset, v))[:3])
                 cells.append(f"<td>{thumbs}<br>{html.escape(str(v))}</td>")
             else:
                 cells.append(f"<td>{html.escape(f'{v:.3f}' if isinstance(v, float) else str(v))}</td>")
@@ -439,7 +472,8 @@ def _write_report(r: CleanReport) -> None:
         df.to_csv(r.report / f"{name}.csv", index=False)
     pd.DataFrame([(rel, ";".join(why)) for rel, why in r.flagged.items()], columns=["rel", "findings"]).to_csv(
         r.report / "flagged.csv", index=False)
-    summary = {"dataset": str(r.dataset.resolve()), "images": r.images, "identities": r.identities,
+    where = r.dataset if storage.is_uri(r.dataset) else str(Path(r.dataset).resolve())
+    summary = {"dataset": where, "images": r.images, "identities": r.identities,
                "counts": r.counts, "flagged_files": len(r.flagged), "thresholds": asdict(r.thresholds)}
     (r.report / "summary.json").write_text(json.dumps(summary, indent=2))
     counts = "".join(f"<tr><td><a href='#{k}'>{k}</a></td><td>{v}</td></tr>" for k, v in r.counts.items())
@@ -447,7 +481,7 @@ def _write_report(r: CleanReport) -> None:
     sections = "".join(f"<h2 id='{k}'>{k} ({len(df)})</h2>{_html_table(df, r.dataset)}" for k, df in r.findings.items())
     style = ("body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;margin-bottom:1em}"
              "td,th{border:1px solid #ccc;padding:4px;vertical-align:top;font-size:13px}img{margin:2px}")
-    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>facelens clean: {html.escape(r.dataset.name)}"
+    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>facelens clean: {html.escape(_name(r.dataset))}"
             f"</title><style>{style}</style></head><body><h1>facelens clean: {html.escape(str(r.dataset))}</h1>"
             f"<p>{r.images} images in {r.identities} identity folders; {len(r.flagged)} files would be quarantined "
             f"(<code>--apply quarantine</code>).</p><h2>Counts</h2><table>{counts}</table>"
@@ -468,6 +502,9 @@ def quarantine(result: CleanReport) -> list[dict[str, Any]]:
 
     Refuses while an earlier quarantine of this report is still in place (undo it first).
     """
+    if storage.is_uri(result.dataset):
+        raise CleanError(f"{result.dataset}: quarantine moves files of a local dataset; this one is in object storage "
+                         "(the report lists what to move)")
     check_no_quarantine(result.report)
     moves = []
     for rel, reasons in result.flagged.items():

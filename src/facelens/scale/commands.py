@@ -34,21 +34,28 @@ def batch_progress(label: str = "files") -> Iterator[tuple]:
         yield on_start, on_file
 
 
-def summary_line(stats: RunStats, engine: str, out: Path) -> str:
+def summary_line(stats: RunStats, engine: str, out: str | Path) -> str:
     return (f"{stats.inputs} input(s): {stats.files} analysed, {stats.skipped} already done; {stats.faces} face(s), "
             f"{stats.rows} row(s), {len(stats.failed_inputs)} error input(s); {stats.rate:.1f} files/s "
             f"over {stats.seconds:.1f} s ({engine} engine) -> {out}")
 
 
-def uses_engine(inputs: Sequence[Path], engine: str | None, single_file_options: bool, address: str | None) -> bool:
-    """Whether `facelens analyze` runs on a batch engine: image inputs without --crops/--overlay/--summary.
+def uses_engine(inputs: Sequence[str], output: str, engine: str | None, single_file_options: bool,
+                address: str | None) -> bool:
+    """Whether `facelens analyze` runs on a batch engine: image inputs without --crops/--overlay/--summary,
+    and every run that reads or writes object storage (URIs).
 
-    Videos and those options use the single-process path (`facelens.run.analyze_to_file`);
+    Local videos and those options use the single-process path (`facelens.run.analyze_to_file`);
     asking for an engine or an address there is a usage error.
     """
-    from facelens.io.readers import is_video, list_inputs
+    from facelens.io.readers import is_video
+    from facelens.io.storage import expand_inputs, is_uri
 
-    videos = any(is_video(p) for p in list_inputs(inputs))
+    if any(is_uri(p) for p in [*inputs, output]):
+        if single_file_options:
+            fail("--crops, --overlay and --summary write local files; use them with local inputs and output", 2)
+        engine = engine or "local"
+    videos = any(is_video(p) and not is_uri(p) for p in expand_inputs(inputs))
     if engine is None and address is None:
         return not videos and not single_file_options
     if videos or single_file_options:
@@ -60,7 +67,7 @@ def uses_engine(inputs: Sequence[Path], engine: str | None, single_file_options:
     return True
 
 
-def analyze_batch(analyzer: Analyzer, inputs: Sequence[Path], output: Path, *, schema: str, engine: str,
+def analyze_batch(analyzer: Analyzer, inputs: Sequence[str], output: str, *, schema: str, engine: str,
                   workers: int | None, address: str | None, resume: bool) -> None:
     """Run `facelens.scale.run_batch` with a live progress bar; exit 1 when no input succeeded."""
     from facelens.scale import run_batch
@@ -86,7 +93,8 @@ def register(app: typer.Typer) -> None:
 
 
 def clean(
-    dataset: Optional[Path] = typer.Argument(None, help="A dataset laid out as one folder per identity."),
+    dataset: Optional[str] = typer.Argument(None, help="A dataset laid out as one folder per identity "
+                                            "(a folder, or a URI prefix such as s3://bucket/faces/)."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Report folder (CSVs, index.html, summary.json)."),
     apply: Optional[str] = typer.Option(None, "--apply", help="quarantine: move flagged files to REPORT/quarantine/."),
     undo: Optional[Path] = typer.Option(None, "--undo", help="Move back the files quarantined by this report folder."),
@@ -95,6 +103,7 @@ def clean(
     address: Optional[str] = typer.Option(None, "--address", help="Ray cluster to join (with --engine ray)."),
 ) -> None:
     """Find no-face, multi-face, low-quality, duplicate and mislabelled images in a face dataset."""
+    from facelens.io.storage import is_uri
     from facelens.scale import clean as cl
 
     if undo is not None:
@@ -110,6 +119,8 @@ def clean(
         fail("give a DATASET and a report folder (-o), or --undo REPORT", 2)
     if apply not in (None, "quarantine"):
         fail(f"unknown --apply action {apply!r}; the one action is: quarantine", 2)
+    if apply == "quarantine" and is_uri(dataset):
+        fail("--apply quarantine moves files of a local dataset; this one is in object storage", 2)
     if engine not in ENGINES:
         fail(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}", 2)
     try:

@@ -27,6 +27,7 @@ import pyarrow as pa
 from facelens.api import Analyzer
 from facelens.errors import FacelensError
 from facelens.faces import Faces, FrameResult
+from facelens.io import readers, storage
 from facelens.schema import to_arrow, to_pyfeat
 
 log = logging.getLogger(__name__)
@@ -51,7 +52,8 @@ def file_table(analyzer: Analyzer, path: str | Path, vectors: bool = True, schem
     Parameters
     ----------
     analyzer : the analyzer to run (its features choose the columns).
-    path : the input file; its string form fills the `file` column.
+    path : the input file, or a URI (`facelens.io.storage`) whose bytes this process reads;
+        its string form fills the `file` column.
     vectors : include the `embedding`/`mesh` list columns (False for CSV).
     schema : "openface" or "pyfeat" column names.
 
@@ -59,10 +61,26 @@ def file_table(analyzer: Analyzer, path: str | Path, vectors: bool = True, schem
     """
     name = str(path)
     try:
-        return rows_table(analyzer, list(analyzer.iter(name)), vectors, schema)
+        results = remote_results(analyzer, name) if storage.is_uri(name) else list(analyzer.iter(name))
+        return rows_table(analyzer, results, vectors, schema)
     except Exception as exc:  # a failure outside the analyzer's own per-input guard
         log.exception("failed on %s", name)
         return _error_rows(analyzer, name, f"{name}: internal error: {exc!r}", vectors, schema)
+
+
+def remote_results(analyzer: Analyzer, uri: str) -> list[FrameResult]:
+    """Results of one object: an image decoded from its bytes, a video from a local temporary copy."""
+    if not readers.is_video(uri):
+        return [analyzer.image_result(uri, lambda: readers.read_image(storage.read_bytes(uri), name=uri))]
+    try:
+        with storage.local_copy(uri) as local:
+            results = list(analyzer.video(local))
+    except FacelensError as exc:
+        return [FrameResult(uri, Faces.empty(), error=str(exc))]
+    for r in results:
+        r.source = uri
+        r.error = r.error and r.error.replace(str(local), uri)
+    return results
 
 
 def _error_rows(analyzer: Analyzer, name: str, message: str, vectors: bool, schema: str) -> pa.Table:

@@ -12,8 +12,16 @@ Layout
   ``.tmp`` file, fsynced and renamed before its inputs are added to the manifest. A resumed run
   removes part and ``.tmp`` files that the manifest does not name.
 
-The manifest's first line records the format, column schema and features; resuming with other
-options is refused (`SchemaError`). Inputs are keyed by absolute path (symlinks not resolved).
+- ``s3://bucket/OUT.parquet`` (any URI of `facelens.io.storage`): Parquet only. Object stores
+  cannot append or rename atomically, so each part is one object written whole (a single PUT, or a
+  multipart upload that becomes visible only when it is completed) and the manifest is a prefix
+  ``OUT.manifest/`` beside it: ``header.json``, then one ``part-00000.jsonl`` object per part,
+  written after its part. A resumed run deletes parts the manifest does not name.
+
+The manifest's first line (remote: ``header.json``) records the format, column schema and
+features; resuming with other options is refused (`SchemaError`). Inputs are keyed by absolute
+path (symlinks not resolved), or by URI. Each entry names the node that analysed the input when
+the engine knows it (the Ray node id).
 """
 
 from __future__ import annotations
@@ -25,7 +33,7 @@ import shutil
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO
 
 import pyarrow as pa
@@ -33,6 +41,7 @@ import pyarrow.parquet as pq
 
 from facelens import __version__
 from facelens.errors import InputError, SchemaError
+from facelens.io import storage
 from facelens.io.writers import format_of, row_bytes
 
 log = logging.getLogger(__name__)
@@ -40,15 +49,18 @@ log = logging.getLogger(__name__)
 PART_GLOB = "part-*.parquet"
 
 
-def manifest_path(out: str | Path) -> Path:
-    """Where the manifest of `out` lives: beside it, named OUT.manifest.jsonl."""
+def manifest_path(out: str | Path) -> Path | str:
+    """Where the manifest of `out` lives: beside it, named OUT.manifest.jsonl (a URI: the
+    prefix OUT.manifest/)."""
+    if storage.is_uri(out):
+        return storage.public(str(out)).rstrip("/") + ".manifest"
     out = Path(out)
     return out.with_name(out.name + ".manifest.jsonl")
 
 
 def input_key(path: str | Path) -> str:
-    """The manifest key of an input: its absolute path (symlinks are not resolved)."""
-    return os.path.abspath(path)
+    """The manifest key of an input: its absolute path (symlinks are not resolved), or its URI."""
+    return storage.public(str(path)) if storage.is_uri(path) else os.path.abspath(path)
 
 
 @dataclass
@@ -59,6 +71,7 @@ class Finished:
     rows: int
     faces: int
     error: bool
+    node: str | None = None
 
 
 def _fsync_append(fh: BinaryIO, data: bytes) -> None:
@@ -84,7 +97,7 @@ class BatchOutput:
                  part_rows: int = 5000, part_seconds: float = 30.0) -> None:
         if schema not in ("openface", "pyfeat"):
             raise SchemaError(f"unknown schema {schema!r}; choose openface or pyfeat")
-        self.path = Path(path)
+        self.path: Any = storage.public(str(path)).rstrip("/") if storage.is_uri(path) else Path(path)
         self.format = format_of(path)
         self.manifest = manifest_path(path)
         self.header = {"format": self.format, "schema": schema, "features": sorted(features)}
@@ -96,13 +109,17 @@ class BatchOutput:
         self._next_part = 0
         self._end = 0
         self._out: BinaryIO | None = None
+        self._log: BinaryIO | None = None
+        self._open(resume)
+
+    def _open(self, resume: bool) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.fresh = not (resume and self.manifest.exists())  # True: this run created OUT and its manifest
         if self.fresh:
             self._start_over()
         else:
             self._resume()
-        self._log: BinaryIO = self.manifest.open("ab")
+        self._log = self.manifest.open("ab")
 
     @property
     def vectors(self) -> bool:
@@ -139,16 +156,22 @@ class BatchOutput:
         lines = [json.loads(line) for line in raw[:good].splitlines() if line.strip()]
         if not lines or "format" not in lines[0]:
             raise InputError(f"{self.manifest}: not a facelens manifest")
-        header = {k: lines[0].get(k) for k in self.header}
+        self._check_header(lines[0])
+        return lines[1:]
+
+    def _check_header(self, found: dict[str, Any]) -> None:
+        header = {k: found.get(k) for k in self.header}
         if header != self.header:
             raise SchemaError(f"{self.path} was written with {header}, not {self.header}; "
                                "start over (--no-resume) or choose another output")
-        return lines[1:]
+
+    def _add_finished(self, entries: list[dict[str, Any]]) -> None:
+        for e in entries:
+            self.finished[e["input"]] = Finished(e["input"], e["rows"], e["faces"], e["error"], e.get("node"))
 
     def _resume(self) -> None:
         entries = self._read_manifest()
-        for e in entries:
-            self.finished[e["input"]] = Finished(e["input"], e["rows"], e["faces"], e["error"])
+        self._add_finished(entries)
         if self.format == "parquet":
             kept = {e["part"] for e in entries}
             self.path.mkdir(parents=True, exist_ok=True)
@@ -169,12 +192,13 @@ class BatchOutput:
         log.info("%s: resuming after %d finished input(s)", self.path, len(self.finished))
 
     # Writing.
-    def add(self, path: str | Path, table: pa.Table) -> Finished:
-        """Record the rows of one finished input (written now, or with the next Parquet part)."""
+    def add(self, path: str | Path, table: pa.Table, node: str | None = None) -> Finished:
+        """Record the rows of one finished input (written now, or with the next Parquet part);
+        `node` names the machine that analysed it, where the engine knows."""
         success = table.column("success").to_pylist()
         errors = table.column("error").to_pylist()
         item = Finished(input_key(path), table.num_rows, sum(1 for s in success if s == 1),
-                        any(e is not None for e in errors))
+                        any(e is not None for e in errors), node)
         if self.format == "parquet":
             if not self._buffer:
                 self._buffer_since = time.monotonic()
@@ -205,14 +229,18 @@ class BatchOutput:
         if not self._buffer:
             return
         name = f"part-{self._next_part:05d}.parquet"
-        tmp = self.path / (name + ".tmp")
-        pq.write_table(pa.concat_tables([t for _, t in self._buffer]), tmp, compression="zstd")
-        with tmp.open("rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, self.path / name)
+        self._write_part(name, pa.concat_tables([t for _, t in self._buffer]))
         self._commit([item for item, _ in self._buffer], part=name)
         self._buffer = []
         self._next_part += 1
+
+    def _write_part(self, name: str, table: pa.Table) -> None:
+        """Write a part as NAME.tmp, fsync it, rename it to NAME."""
+        tmp = self.path / (name + ".tmp")
+        pq.write_table(table, tmp, compression="zstd")
+        with tmp.open("rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.path / name)
 
     def close(self) -> None:
         """Write what is buffered and close the files."""
@@ -220,13 +248,18 @@ class BatchOutput:
         if self._out is not None:
             self._out.close()
             self._out = None
-        self._log.close()
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def _has_parts(self) -> bool:
+        return any(self.path.glob(PART_GLOB))
 
     def ensure_schema(self, empty: pa.Table) -> None:
         """Give an output with no rows at all its columns (a header-only CSV, an empty Parquet part)."""
         self.flush()
-        if self.format == "parquet" and not any(self.path.glob(PART_GLOB)):
-            pq.write_table(empty, self.path / f"part-{self._next_part:05d}.parquet")
+        if self.format == "parquet" and not self._has_parts():
+            self._write_part(f"part-{self._next_part:05d}.parquet", empty)
         elif self.format == "csv" and self._end == 0:
             self._append_rows(empty)
 
@@ -245,3 +278,72 @@ class BatchOutput:
         self.close()
         if exc_type is not None and self.fresh and not self.finished:
             self.discard()
+
+
+class RemoteBatchOutput(BatchOutput):
+    """`BatchOutput` under an object-store URI: Parquet part objects in OUT/, the manifest as the
+    objects of the prefix OUT.manifest/ (see the module docstring)."""
+
+    def _open(self, resume: bool) -> None:
+        if self.format != "parquet":
+            raise SchemaError(f"{self.path}: object storage outputs are Parquet (.parquet, a prefix of part files); "
+                              "write CSV or JSONL to a local file")
+        self.fresh = not (resume and storage.exists(storage.join(self.manifest, "header.json")))
+        if self.fresh:
+            self._start_over()
+        else:
+            self._resume()
+
+    def _listing(self, uri: str) -> list[str]:
+        return storage.list_files(uri) if storage.exists(uri) else []
+
+    def _start_over(self) -> None:
+        parts = self._listing(self.path)
+        unknown = [storage.name(p) for p in parts if not PurePosixPath(storage.name(p)).match(PART_GLOB)]
+        if unknown:
+            raise InputError(f"{self.path} holds other objects ({', '.join(unknown[:3])}); choose another output")
+        for uri in parts + self._listing(self.manifest):
+            storage.delete(uri)
+        header = {"facelens": __version__, **self.header}
+        storage.write_bytes(storage.join(self.manifest, "header.json"), json.dumps(header).encode() + b"\n")
+
+    def _resume(self) -> None:
+        self._check_header(json.loads(storage.read_bytes(storage.join(self.manifest, "header.json"))))
+        logs = [u for u in self._listing(self.manifest) if storage.name(u).endswith(".jsonl")]
+        kept: set[str] = set()
+        for uri in logs:
+            entries = [json.loads(line) for line in storage.read_bytes(uri).splitlines() if line.strip()]
+            self._add_finished(entries)
+            kept |= {e["part"] for e in entries}
+        for uri in self._listing(self.path):
+            if storage.name(uri) not in kept and PurePosixPath(storage.name(uri)).match(PART_GLOB):
+                log.info("removing %s: its inputs are not in the manifest", uri)
+                storage.delete(uri)
+        numbers = [int(name[5:10]) for name in kept]
+        self._next_part = max(numbers) + 1 if numbers else 0
+        log.info("%s: resuming after %d finished input(s)", self.path, len(self.finished))
+
+    def _write_part(self, name: str, table: pa.Table) -> None:
+        """Encode the part in memory, then write it as one object (never seen half-written)."""
+        sink = pa.BufferOutputStream()
+        pq.write_table(table, sink, compression="zstd")
+        storage.write_bytes(storage.join(self.path, name), sink.getvalue().to_pybytes())
+
+    def _commit(self, items: list[Finished], **extra: Any) -> None:
+        lines = "".join(json.dumps({**item.__dict__, **extra}) + "\n" for item in items)
+        storage.write_bytes(storage.join(self.manifest, extra["part"].replace(".parquet", ".jsonl")), lines.encode())
+
+    def _has_parts(self) -> bool:
+        return bool(self._listing(self.path))
+
+    def discard(self) -> None:
+        """Remove OUT's part objects and its manifest objects."""
+        for uri in self._listing(self.path) + self._listing(self.manifest):
+            storage.delete(uri)
+
+
+def open_output(path: str | Path, features: Iterable[str], schema: str = "openface", resume: bool = True,
+                part_rows: int = 5000, part_seconds: float = 30.0) -> BatchOutput:
+    """The resumable output for `path`: a local file or folder, or a URI (`RemoteBatchOutput`)."""
+    cls = RemoteBatchOutput if storage.is_uri(path) else BatchOutput
+    return cls(path, features, schema, resume, part_rows, part_seconds)
