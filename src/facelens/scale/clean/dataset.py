@@ -1,0 +1,146 @@
+"""List a one-folder-per-identity dataset, analyse it with a batch engine, and build the per-image table."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+
+from facelens.api import Analyzer
+from facelens.errors import InputError
+from facelens.geometry.quality import sharpness
+from facelens.io import readers, storage
+from facelens.scale import Finished, RunStats, run_batch
+from facelens.scale.clean.hashing import phash
+from facelens.scale.clean.paths import list_remote_dataset, read_rgb
+from facelens.scale.clean.report import write_report
+from facelens.scale.clean.rules import CleanReport, Thresholds, find_problems
+
+log = logging.getLogger(__name__)
+
+
+def image_signals(path: str, box: np.ndarray | None) -> tuple[np.ndarray | None, float]:
+    """pHash of an image and the sharpness (`geometry.quality.sharpness`) of its face box (x1, y1, x2, y2)."""
+    try:
+        rgb = read_rgb(path)
+    except InputError:
+        return None, np.nan
+    if box is None or not np.isfinite(box).all():
+        return phash(rgb), np.nan
+    return phash(rgb), float(sharpness(rgb, np.asarray(box, np.float64).reshape(1, 2, 2))[0])
+
+
+# Listing.
+def list_dataset(dataset: Path | str, exclude: Path | None = None) -> pd.DataFrame:
+    """Images of a one-folder-per-identity dataset (a folder or a URI prefix): columns identity, path, rel.
+
+    Images directly in `dataset` (no identity folder) and anything under `exclude` are skipped.
+    """
+    if storage.is_uri(dataset):
+        return list_remote_dataset(str(dataset))
+    if not dataset.is_dir():
+        raise InputError(f"{dataset}: not a folder")
+    rows = []
+    skip = exclude.resolve() if exclude else None
+    for folder in sorted(p for p in dataset.iterdir() if p.is_dir()):
+        if skip and folder.resolve() == skip:
+            continue
+        for path in readers.list_inputs([folder]):
+            if readers.is_video(path) or (skip and skip in path.resolve().parents):
+                continue
+            rows.append((folder.name, str(path), path.relative_to(dataset).as_posix()))
+    loose = [p for p in dataset.iterdir() if p.is_file() and p.suffix.lower() in readers.IMAGE_EXTS]
+    if loose:
+        log.warning("%s: %d image(s) outside identity folders are not checked", dataset, len(loose))
+    return pd.DataFrame(rows, columns=["identity", "path", "rel"])
+
+
+# Analysis.
+def _analyse(images: pd.DataFrame, report: Path, engine: str, workers: int | None, address: str | None,
+             on_start: Callable[[RunStats], None] | None,
+             on_file: Callable[[Finished, RunStats], None] | None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Face rows of every image, and whole-image embeddings of images with no face detected."""
+    kw = dict(engine=engine, workers=workers, address=address, on_start=on_start, on_file=on_file)
+    paths = images.path.tolist()
+    run_batch(Analyzer("identity,quality,pose"), paths, report / "faces.parquet", **kw)
+    faces = _rows(report / "faces.parquet", paths)
+    seen = set(faces.file[(faces.success == 1) | faces.error.notna()])
+    missing = [p for p in paths if p not in seen]
+    whole = pd.DataFrame(columns=["file", "embedding"])
+    if missing:
+        run_batch(Analyzer("identity", detect=False), missing, report / "whole_image.parquet", **kw)
+        whole = _rows(report / "whole_image.parquet", missing)
+    return faces, whole
+
+
+def _rows(out: Path, paths: list[str]) -> pd.DataFrame:
+    df = pq.read_table(out).to_pandas()
+    return df[df.file.isin(set(paths))].reset_index(drop=True)
+
+
+def _per_image(images: pd.DataFrame, faces: pd.DataFrame, whole: pd.DataFrame, th: Thresholds) -> pd.DataFrame:
+    """One row per image: faces counted, largest face's quality/size/pose/embedding, whole-image embedding."""
+    out = images.copy()
+    ok = faces[faces.success == 1]
+    errors = faces.dropna(subset=["error"]).groupby("file").error.first()
+    out["error"] = out.path.map(errors)
+    largest = ok.loc[ok.groupby("file").face_h.idxmax()].set_index("file") if len(ok) else ok.set_index("file")
+    big = ok.face_h >= th.second_face_ratio * ok.file.map(largest.face_h)
+    out["faces"] = out.path.map(ok[big].groupby("file").size()).fillna(0).astype(int)
+    for col in ("quality", "face_x", "face_y", "face_w", "face_h", "pose_Rx", "pose_Ry"):
+        out[col] = out.path.map(largest[col]).astype(float)
+    wholes = whole.set_index("file").embedding if len(whole) else pd.Series(dtype=object)
+    out["embedding"] = _arrays(out.path.map(largest.embedding))
+    out["whole_image"] = _arrays(out.path.map(wholes))
+    return out
+
+
+def _arrays(values: pd.Series) -> list[np.ndarray | None]:
+    """Vectors as float64 arrays, missing ones as None (pandas maps them to NaN)."""
+    return [np.asarray(v, np.float64) if isinstance(v, (np.ndarray, list)) else None for v in values]
+
+
+def _with_signals(img: pd.DataFrame) -> pd.DataFrame:
+    """Add pHash and face sharpness columns (images decoded again, on threads)."""
+    boxes = [None if np.isnan(x) else np.array([x, y, x + w, y + h])
+             for x, y, w, h in zip(img.face_x, img.face_y, img.face_w, img.face_h)]
+    with ThreadPoolExecutor(min(8, os.cpu_count() or 1)) as pool:
+        signals = list(pool.map(image_signals, img.path, boxes))
+    return img.assign(phash=[h for h, _ in signals], sharpness=[v for _, v in signals])
+
+
+def clean_dataset(dataset: str | Path, report: str | Path, *, engine: str = "local", workers: int | None = None,
+                  address: str | None = None, thresholds: Thresholds | None = None,
+                  on_start: Callable[[RunStats], None] | None = None,
+                  on_file: Callable[[Finished, RunStats], None] | None = None) -> CleanReport:
+    """Analyse `dataset` (one folder per identity) and write CSVs, summary.json and index.html to `report`.
+
+    The analysis is resumable: REPORT/faces.parquet keeps a manifest, so a re-run only analyses
+    new images. `engine`, `workers` and `address` are those of `facelens.scale.run_batch`.
+    """
+    dataset, report = (dataset if storage.is_uri(dataset) else Path(dataset)), Path(report)
+    th = thresholds or Thresholds()
+    images = list_dataset(dataset, exclude=report)
+    if images.empty:
+        raise InputError(f"{dataset}: no images in identity folders (expected DATASET/<identity>/<image>)")
+    report.mkdir(parents=True, exist_ok=True)
+    if engine == "ray":
+        from facelens.scale.ray_engine import ray_runtime
+
+        with ray_runtime(address, workers):
+            faces, whole = _analyse(images, report, engine, workers, address, on_start, on_file)
+    else:
+        faces, whole = _analyse(images, report, engine, workers, address, on_start, on_file)
+    img = _with_signals(_per_image(images, faces, whole, th))
+    findings, flagged = find_problems(img, th)
+    result = CleanReport(dataset, report, len(images), images.identity.nunique(), findings, th, flagged)
+    write_report(result)
+    return result
+
+
