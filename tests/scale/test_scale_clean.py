@@ -134,3 +134,28 @@ def test_quarantine_moves_flagged_files_and_undo_restores_bytes(cleaned) -> None
     assert tree_hashes(dataset) == before
     assert not (report / "quarantine.json").exists() and list(report.glob("quarantine.undone-*.json"))
     assert runner.invoke(app, ["clean", "--undo", str(report)]).exit_code == 1
+
+
+def _synthetic_table(rng: np.random.Generator) -> pd.DataFrame:
+    """Three folders of four faces near their own centre; raj/raj1.png copied into penny/."""
+    rows = []
+    centres = {name: rng.normal(0, 0.15, 128) for name in ("penny", "raj", "amy")}
+    for name, centre in centres.items():
+        for k in range(4):
+            rows.append((name, f"{name}/{name}{k}.png", centre + rng.normal(0, 0.01, 128), rng.integers(0, 256, 8, np.uint8)))
+    genuine = rows[4]
+    rows.append(("penny", "penny/raj1_copy.png", genuine[2].copy(), genuine[3].copy()))
+    img = pd.DataFrame(rows, columns=["identity", "rel", "embedding", "phash"])
+    return img.assign(error=None, faces=1, quality=0.8, sharpness=80.0, face_h=100.0, pose_Rx=0.0, pose_Ry=0.0,
+                      whole_image=None)
+
+
+def test_duplicate_across_folders_moves_only_the_copy_that_disagrees_with_its_folder() -> None:
+    from facelens.scale.clean import Thresholds, find_problems
+
+    findings, flagged = find_problems(_synthetic_table(np.random.default_rng(0)), Thresholds())
+    dup = findings["near_duplicates"]
+    assert len(dup) == 1 and bool(dup.across_identities[0])
+    assert {dup.path_a[0], dup.path_b[0]} == {"raj/raj0.png", "penny/raj1_copy.png"}
+    assert "penny/raj1_copy.png" in set(findings["identity_outliers"].rel)
+    assert flagged == {"penny/raj1_copy.png": ["identity_outliers"]}

@@ -25,7 +25,8 @@ median absolute deviation of the member distances; 1.4826 * MAD estimates their 
 deviation, so k = 3 flags faces three robust standard deviations out; the floor of 0.6 keeps
 tight folders (MAD near 0) from flagging their own members.
 
-`quarantine(REPORT)` moves flagged files (keeping the best of each duplicate group; similar
+`quarantine(REPORT)` moves flagged files (keeping the best of each duplicate group within a
+folder; of copies across folders at most the one that is an outlier in its folder moves; similar
 folders are only reported) into REPORT/quarantine/ and logs each move with its sha256 in
 REPORT/quarantine.json; `undo(REPORT)` moves them back byte for byte. Nothing is deleted.
 

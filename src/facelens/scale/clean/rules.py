@@ -14,6 +14,7 @@ from facelens.scale.clean.hashing import near_pairs
 
 FINDINGS = ("unreadable", "no_face", "multiple_faces", "low_quality", "near_duplicates", "identity_outliers",
             "similar_folders")
+DUPLICATE_COLUMNS = ["path_a", "path_b", "hash_bits", "embedding_distance", "across_identities"]
 
 
 @dataclass
@@ -93,7 +94,7 @@ def _duplicates(img: pd.DataFrame, th: Thresholds) -> pd.DataFrame:
     """Pairs of images within `dup_hash_bits` pHash bits, confirmed by embedding distance."""
     have = img[img.phash.notna()].reset_index(drop=True)
     if len(have) < 2:
-        return pd.DataFrame(columns=["path_a", "path_b", "hash_bits", "embedding_distance"])
+        return pd.DataFrame(columns=DUPLICATE_COLUMNS)
     hashes = np.stack(have.phash.to_numpy())
     pairs = []
     index, bits = near_pairs(hashes, th.dup_hash_bits)
@@ -101,12 +102,12 @@ def _duplicates(img: pd.DataFrame, th: Thresholds) -> pd.DataFrame:
         ea, eb = have.embedding[i], have.embedding[j]
         dist = float(distances(ea[None], eb[None])[0, 0]) if ea is not None and eb is not None else np.nan
         if np.isnan(dist) or dist <= th.dup_embedding:
-            pairs.append((have.rel[i], have.rel[j], b, dist))
-    return pd.DataFrame(pairs, columns=["path_a", "path_b", "hash_bits", "embedding_distance"])
+            pairs.append((have.rel[i], have.rel[j], b, dist, have.identity[i] != have.identity[j]))
+    return pd.DataFrame(pairs, columns=DUPLICATE_COLUMNS)
 
 
-def _duplicate_losers(pairs: pd.DataFrame, img: pd.DataFrame) -> set[str]:
-    """In each group of near-duplicates keep the best (quality, then path order); the rest go."""
+def _duplicate_groups(pairs: pd.DataFrame) -> list[list[str]]:
+    """Connected groups of the near-duplicate pairs (union-find over the paths)."""
     parent: dict[str, str] = {}
 
     def find(x: str) -> str:
@@ -119,13 +120,31 @@ def _duplicate_losers(pairs: pd.DataFrame, img: pd.DataFrame) -> set[str]:
     groups: dict[str, list[str]] = {}
     for x in parent:
         groups.setdefault(find(x), []).append(x)
-    quality = img.set_index("rel").quality.fillna(-1.0)
-    losers = set()
-    for members in groups.values():
-        keep = sorted(members, key=lambda r: (-quality.get(r, -1.0), r))[0]
-        losers |= set(members) - {keep}
-    return losers
+    return list(groups.values())
 
+
+def _settle_duplicates(groups: list[list[str]], img: pd.DataFrame, scored: pd.DataFrame,
+                       flagged: dict[str, list[str]]) -> None:
+    """Update `flagged` for each near-duplicate group, in place.
+
+    Within one folder the best copy stays (quality, then path order) and the rest go. A group
+    spanning folders holds one picture under several names, so at most one copy goes: the one
+    that disagrees with its folder (an identity outlier, the farthest beyond its threshold); the
+    others stay in place, and the pair is left in near_duplicates.csv (across_identities) to review.
+    """
+    quality = img.set_index("rel").quality.fillna(-1.0)
+    identity = img.set_index("rel").identity
+    excess = (scored.distance / scored.threshold).set_axis(scored.rel)
+    for members in groups:
+        if identity.reindex(members).nunique() <= 1:
+            keep = sorted(members, key=lambda r: (-quality.get(r, -1.0), r))[0]
+            for rel in sorted(set(members) - {keep}):
+                flagged.setdefault(rel, []).append("near_duplicates")
+            continue
+        worst = max(members, key=lambda r: (excess.get(r, 0.0), r))
+        for rel in members:
+            if rel != worst or excess.get(rel, 0.0) <= 1.0:
+                flagged.pop(rel, None)
 
 
 def find_problems(img: pd.DataFrame, th: Thresholds) -> tuple[dict[str, pd.DataFrame], dict[str, list[str]]]:
@@ -158,8 +177,7 @@ def find_problems(img: pd.DataFrame, th: Thresholds) -> tuple[dict[str, pd.DataF
     for name in ("unreadable", "no_face", "multiple_faces", "low_quality", "identity_outliers"):
         for rel in out[name].rel:
             flagged.setdefault(rel, []).append(name)
-    for rel in _duplicate_losers(out["near_duplicates"], img):
-        flagged.setdefault(rel, []).append("near_duplicates")
+    _settle_duplicates(_duplicate_groups(out["near_duplicates"]), img, scored, flagged)
     return {k: v.reset_index(drop=True) for k, v in out.items()}, dict(sorted(flagged.items()))
 
 
