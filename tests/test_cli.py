@@ -79,8 +79,8 @@ def test_summary_lines_and_exit_codes_of_both_paths(tmp_path):
     single = runner.invoke(app, ["analyze", bad, good, "-o", str(tmp_path / "s.csv"), "-f", "landmarks",
                                  "--overlay", str(tmp_path / "ov")])  # --overlay: the single-process path
     assert single.exit_code == 0, single.output
-    assert "2 input(s), 2 frame(s), 1 face row(s), 1 error row(s)" in _said(single)
-    assert "no result: " + bad in _said(single)
+    assert "2 input(s), 1 frame(s), 1 face row(s), 1 error row(s)" in _said(single)
+    assert f"skipped: {bad}: " in single.stderr
     engine = ["--workers", "1"]
     batch = runner.invoke(app, ["analyze", bad, good, "-o", str(tmp_path / "b.csv"), "-f", "landmarks", *engine])
     assert batch.exit_code == 0, batch.output

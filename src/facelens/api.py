@@ -34,8 +34,13 @@ class Analyzer(Pipeline):
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def faces(self, image: np.ndarray, bgr: bool = False) -> Faces:
-        """Analyse one image array (RGB unless `bgr=True`) and return its `Faces`."""
+    def faces(self, image: np.ndarray | str | Path | bytes, bgr: bool = False) -> Faces:
+        """Analyse one image and return its `Faces`: an array (RGB unless `bgr=True`), a file path
+        or encoded bytes. Anything else raises `TypeError`."""
+        if isinstance(image, (str, Path, bytes)):
+            return self.run(readers.read_image(image))
+        if not isinstance(image, np.ndarray):
+            raise TypeError(f"Analyzer.faces takes an image array, a path or encoded bytes, not {type(image).__name__}")
         return self.run(readers.as_rgb(image, bgr=bgr))
 
     # Sources.

@@ -17,10 +17,11 @@ from rich.table import Table
 
 from facelens import __version__, plot_commands
 from facelens.console import (EMBEDDER, EMBEDDER_INPUT, EMBEDDER_NORM, EMBEDDER_PRESET, EMBEDDER_THRESHOLD, console,
-                              embedder_spec, fail, progress)
+                              embedder_spec, fail, progress, warn)
 from facelens.errors import FacelensError, FeatureError, ModelError
 from facelens.features import FEATURES, parse_features
 from facelens.identity import commands as identity_commands
+from facelens.io.readers import IMAGE_EXTS, VIDEO_EXTS
 from facelens.scale import commands as scale_commands
 from facelens.server import commands as server_commands
 
@@ -93,11 +94,13 @@ def analyze(
         format_of(output)
     except (FeatureError, ModelError) as exc:
         fail(str(exc), 2)
+    single = not scale_commands.uses_engine(inputs, output, engine, bool(crops or overlay or summary), address)
+    check_outputs(output, crops, overlay, "crops" in [f.strip() for f in features.split(",")], single)
     if summary is not None and schema != "openface":
         fail("--summary reads the openface columns; use it with --schema openface", 2)
     if summary is not None and summary.suffix.lower() not in (".csv", ".parquet", ".pq", ".json"):
         fail(f"{summary}: unknown summary format; use .csv, .parquet or .json", 2)
-    if scale_commands.uses_engine(inputs, output, engine, bool(crops or overlay or summary), address):
+    if not single:
         return scale_commands.analyze_batch(analyzer, inputs, output, schema=schema, engine=engine or "local", workers=workers,
                              address=address, resume=resume)
     stats = _run(analyzer, inputs, output, schema, crops, overlay, every, start, end)
@@ -111,12 +114,25 @@ def analyze(
         console.print(f"{len(tracks)} track(s) -> {summary}")
     console.print(f"{stats.inputs} input(s), {stats.frames} frame(s), {stats.faces} face row(s), "
                   f"{stats.errors} error row(s) -> {output}")
-    for name in stats.failed_inputs[:10]:
-        console.print(f"[yellow]no result:[/yellow] {name}")
     if stats.inputs == 0:
         fail("no image or video found in the inputs", 1)
     if stats.succeeded == 0:
         raise typer.Exit(1)
+
+
+def check_outputs(output: Path, crops: Path | None, overlay: Path | None, crops_named: bool, single: bool) -> None:
+    """Usage errors (exit 2) for output paths that could only fail after the analysis.
+
+    A single-process run writes OUT as one file, so an existing folder there (a batch run's
+    Parquet parts) is refused; --crops and --overlay name folders, not media files.
+    """
+    if single and output.is_dir():
+        fail(f"{output} is a folder (a batch run's Parquet parts?); give another output file or remove it", 2)
+    for option, folder in (("--crops", crops), ("--overlay", overlay)):
+        if folder is not None and (folder.is_file() or folder.suffix.lower() in IMAGE_EXTS | VIDEO_EXTS):
+            fail(f"{option} {folder}: expected a folder to write into, not a file name", 2)
+    if crops_named and crops is None:
+        fail("-f crops writes image files: give their folder with --crops DIR", 2)
 
 
 def _run(analyzer, inputs, output, schema, crops, overlay, every, start, end):  # noqa: ANN001, ANN202
@@ -132,6 +148,8 @@ def _run(analyzer, inputs, output, schema, crops, overlay, every, start, end):  
 
         def on_frame(result) -> None:  # noqa: ANN001
             bar.advance(frames)
+            if result.error:
+                warn(result.error)
             if result.frame == 0 or result.error:
                 bar.advance(files)
 

@@ -21,8 +21,13 @@ console = Console(stderr=True)
 
 def fail(message: str, code: int = 1) -> NoReturn:
     """Print `error: message` (taken literally, not as Rich markup) and exit with `code`."""
-    console.print(f"[red]error:[/red] {escape(message)}")
+    console.print(f"[red]error:[/red] {escape(message)}", soft_wrap=True)
     raise typer.Exit(code)
+
+
+def warn(message: str) -> None:
+    """Print one `skipped: message` line (taken literally) for an input that gave an error row."""
+    console.print(f"[yellow]skipped:[/yellow] {escape(message)}", soft_wrap=True)
 
 
 def progress() -> Progress:

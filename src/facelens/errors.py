@@ -9,6 +9,14 @@ class InputError(FacelensError):
     """An input could not be read: missing, empty, corrupt, truncated or of an unknown format."""
 
 
+class NoFaceError(InputError):
+    """An image that must show a face (e.g. a side of `verify`) has none detected; `sources` names them."""
+
+    def __init__(self, message: str, sources: list[str]) -> None:
+        super().__init__(message)
+        self.sources = sources
+
+
 class ModelError(FacelensError):
     """A model file is missing, does not match its sha256, or its runtime failed to load it."""
 

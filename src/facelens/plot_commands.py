@@ -12,6 +12,9 @@ from facelens.errors import FacelensError
 from facelens.plot import MAX_TRACKS, plot_timeline
 
 
+PLOT_FORMATS = (".png", ".svg", ".pdf")
+
+
 def register(app: typer.Typer) -> None:
     """Add `plot` to the root app."""
     app.command()(plot)
@@ -25,6 +28,8 @@ def plot(
     """Per-track timelines of emotion probabilities, head pose, AU estimates and blendshapes over time."""
     from facelens.video import read_table
 
+    if output.suffix.lower() not in PLOT_FORMATS:
+        fail(f"{output}: unknown image format {output.suffix!r}; use {', '.join(PLOT_FORMATS)}", 2)
     try:
         written = plot_timeline(read_table(table), output, max_tracks or MAX_TRACKS)
     except FacelensError as exc:

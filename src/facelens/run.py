@@ -31,7 +31,7 @@ class RunStats:
     inputs: int = 0  # input files, folders expanded
     skipped: int = 0  # finished by an earlier run (a resumed batch): not analysed again
     files: int = 0  # inputs analysed by this run
-    frames: int = 0  # frames analysed: one per image, one per video frame, one per failed input
+    frames: int = 0  # frames analysed: one per image, one per video frame (failed inputs count none)
     rows: int = 0  # table rows: one per face, or one per face-less or failed frame
     faces: int = 0  # face rows
     errors: int = 0  # error rows
@@ -130,7 +130,7 @@ def analyze_to_file(
             try:
                 for result, rgb in _results(analyzer, path, every, start, end):
                     writer.write([result])
-                    frames += 1
+                    frames += result.error is None
                     faces += len(result.faces)
                     errors += result.error is not None
                     if crops:

@@ -70,7 +70,7 @@ import numpy as np
 
 from facelens.calibrate import TrackFilter
 from facelens.cuts import CutDetector
-from facelens.errors import FeatureError
+from facelens.errors import FeatureError, InputError
 from facelens.faces import Faces, FrameResult
 from facelens.io import readers
 from facelens.models import facemesh as fm
@@ -460,6 +460,9 @@ def video_frames(pipeline: Pipeline, path: str | Path, every: int = 1, start: fl
     stops before its declared frame count ends with an error result (rgb None).
     """
     info = readers.video_info(path)
+    if info.fps > 0 and info.frames and start * info.fps >= info.frames:
+        raise InputError(f"{path}: start {start:g} s is past the end of the video "
+                         f"({info.frames / info.fps:.1f} s, {info.frames} frames)")
     tracker = MeshTracker(pipeline, options)
     expression = TrackFilter(pipeline.calibrate, pipeline.smooth)  # per-track calibration/smoothing
 

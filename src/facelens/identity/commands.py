@@ -13,7 +13,7 @@ from rich.table import Table
 
 from facelens.console import (EMBEDDER, EMBEDDER_INPUT, EMBEDDER_NORM, EMBEDDER_PRESET, EMBEDDER_THRESHOLD, console,
                               embedder_spec, fail)
-from facelens.errors import FacelensError
+from facelens.errors import FacelensError, NoFaceError
 
 gallery_app = typer.Typer(help="A face gallery in an embedded vector database (LanceDB).", no_args_is_help=True)
 out = Console(soft_wrap=True)
@@ -35,6 +35,7 @@ def verify(
     a: Path = typer.Argument(..., help="First image."),
     b: Path = typer.Argument(..., help="Second image."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    whole_if_none: bool = typer.Option(False, "--whole-if-none", help=WHOLE_HELP),
     embedder: Optional[Path] = EMBEDDER,
     embedder_preset: Optional[str] = EMBEDDER_PRESET,
     embedder_input: Optional[int] = EMBEDDER_INPUT,
@@ -42,7 +43,10 @@ def verify(
     embedder_threshold: Optional[float] = EMBEDDER_THRESHOLD,
 ) -> None:
     """Same person? Distance between the closest faces of two images (dlib descriptor, threshold 0.6,
-    or the --embedder's)."""
+    or the --embedder's).
+
+    Exits 1 when an image cannot be read or shows no face (with --json: {"same": null, "no_face": [...]}).
+    """
     from facelens.api import Analyzer
     from facelens.identity.verify import verify as run_verify
 
@@ -52,7 +56,11 @@ def verify(
     except FacelensError as exc:  # a bad --embedder model
         fail(str(exc), 2)
     try:
-        v = run_verify(a, b, analyzer=analyzer)
+        v = run_verify(a, b, analyzer=analyzer, whole_if_none=whole_if_none)
+    except NoFaceError as exc:
+        if as_json:
+            typer.echo(json.dumps({"same": None, "no_face": exc.sources, "error": str(exc)}))
+        fail(f"{exc} (--whole-if-none embeds such an image whole, for tight face crops)")
     except FacelensError as exc:
         fail(str(exc))
     if as_json:
@@ -113,11 +121,11 @@ def _collect(inputs: list, **options):  # noqa: ANN202, ANN003 - see facelens.id
         fail(str(exc), 2)
 
 
-def _gallery(db: Optional[Path]):  # noqa: ANN202
+def _gallery(db: Optional[Path], create: bool = False):  # noqa: ANN202
     from facelens.identity.gallery import Gallery
 
     try:
-        return Gallery(db)
+        return Gallery(db, create=create)
     except FacelensError as exc:
         fail(str(exc))
 
@@ -137,7 +145,7 @@ def gallery_add(
 ) -> None:
     """Add the largest face of each input under NAME (one gallery holds one embedder's vectors)."""
     spec = embedder_spec(embedder, embedder_preset, embedder_input, embedder_norm, embedder_threshold)
-    gallery = _gallery(db)
+    gallery = _gallery(db, create=True)
     rows, problems = _collect(list(inputs), max_faces=1, whole_if_none=whole_if_none, every=every, embedder=spec)
     for p in problems[:20]:
         console.print(f"[yellow]{p}[/yellow]")

@@ -94,7 +94,7 @@ def _r(x: float) -> float:
 def reference_embedding(refs: list[Source], embedder: EmbedderSpec | None = None) -> np.ndarray:
     """Mean embedding of the largest face in each reference image."""
     analyzer = Analyzer("identity", max_faces=1, embedder=embedder)
-    embs = [embed(r, analyzer=analyzer).faces.embedding[0] for r in refs]
+    embs = [embed(r, analyzer=analyzer, whole_if_none=True).faces.embedding[0] for r in refs]
     if not embs:
         raise InputError("no reference image given")
     return np.mean(embs, 0)

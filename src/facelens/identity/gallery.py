@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from facelens.errors import FacelensError
+from facelens.errors import FacelensError, InputError
 from facelens.identity.verify import THRESHOLD, FaceRows
 
 log = logging.getLogger(__name__)
@@ -76,12 +76,18 @@ class Match:
 
 
 class Gallery:
-    """`Gallery(path)`: add, search, list and remove named faces in a LanceDB table."""
+    """`Gallery(path)`: add, search, list and remove named faces in a LanceDB table.
 
-    def __init__(self, path: str | Path | None = None) -> None:
+    `create=False` opens an existing gallery only: a path with no gallery raises `InputError`
+    (so a mistyped path is not taken for a new, empty gallery).
+    """
+
+    def __init__(self, path: str | Path | None = None, create: bool = True) -> None:
         import lancedb
 
         self.path = Path(path) if path is not None else default_path()
+        if not create and not (self.path / f"{TABLE}.lance").is_dir():
+            raise InputError(f"{self.path}: no gallery there; add faces first with `facelens gallery add NAME IMAGES --db {self.path}`")
         self.path.mkdir(parents=True, exist_ok=True, mode=0o700)
         os.chmod(self.path, 0o700)
         self.db = lancedb.connect(str(self.path))

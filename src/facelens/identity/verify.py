@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from facelens.api import Analyzer, Source
-from facelens.errors import FeatureError, InputError
+from facelens.errors import FeatureError, InputError, NoFaceError
 from facelens.faces import Faces, FrameResult
 from facelens.io import readers
 from facelens.io.readers import is_video
@@ -46,17 +46,18 @@ class Embedded:
 
 
 def embed(source: Source, max_faces: int | None = None, features: str = "identity", *,
-          analyzer: Analyzer | None = None) -> Embedded:
+          analyzer: Analyzer | None = None, whole_if_none: bool = False) -> Embedded:
     """Detect and embed the faces of one image (path, RGB array or encoded bytes).
 
-    When detection finds no face (e.g. a tight crop the detector misses even padded), the whole
-    image is embedded as one face and `whole_image` says so. `analyzer` (with the identity
+    When detection finds no face the result has no faces; with `whole_if_none` (for tight crops
+    the detector misses even padded) the whole image is embedded as one face instead and
+    `whole_image` says so. `analyzer` (with the identity
     feature) reuses loaded models; otherwise one is built from `features` and `max_faces`.
     Raises `InputError` when the image cannot be read.
     """
     analyzer = identity_analyzer(analyzer, features, max_faces)
     name, rgb = read_one(source)
-    faces, whole = analyzer.faces_or_whole(rgb)
+    faces, whole = analyzer.faces_or_whole(rgb) if whole_if_none else (analyzer.faces(rgb), False)
     if whole:
         log.info("%s: no face detected; embedding the whole image as one face", name)
     h, w = rgb.shape[:2]
@@ -135,7 +136,7 @@ def closest_pair(a: np.ndarray, b: np.ndarray) -> tuple[int, int, float]:
     return int(i), int(j), float(d[i, j])
 
 
-def as_embedded(side: Source | Faces | Embedded, analyzer: Analyzer | None) -> Embedded:
+def as_embedded(side: Source | Faces | Embedded, analyzer: Analyzer | None, whole_if_none: bool = False) -> Embedded:
     """An `Embedded` from a source (embedded with `analyzer`), or precomputed `Faces`/`Embedded`."""
     if isinstance(side, Embedded):
         return side
@@ -143,11 +144,11 @@ def as_embedded(side: Source | Faces | Embedded, analyzer: Analyzer | None) -> E
         if side.embedding is None:
             raise FeatureError("these Faces carry no embedding; analyse them with the identity feature")
         return Embedded(FrameResult("<faces>", side), False)
-    return embed(side, analyzer=analyzer)
+    return embed(side, analyzer=analyzer, whole_if_none=whole_if_none)
 
 
 def verify(a: Source | Faces | Embedded, b: Source | Faces | Embedded, threshold: float | None = None, *,
-           analyzer: Analyzer | None = None) -> Verification:
+           analyzer: Analyzer | None = None, whole_if_none: bool = False) -> Verification:
     """Are the faces in `a` and `b` the same person?
 
     Each side is an image (path, RGB array, encoded bytes) or what an earlier stage gave:
@@ -158,11 +159,16 @@ def verify(a: Source | Faces | Embedded, b: Source | Faces | Embedded, threshold
     `Analyzer.faces` returns them). Same person when the Euclidean distance between the
     embeddings is below `threshold` (default: the analyzer's embedder's, 0.6 for dlib, dlib's
     documented value; precomputed sides without an analyzer use dlib's). `similarity` is their
-    cosine similarity. Raises `InputError` for unreadable images.
+    cosine similarity. Raises `InputError` for unreadable images and `NoFaceError` (naming the
+    sides) when a side has no face detected, unless `whole_if_none` embeds such an image whole
+    (`whole_image_a`/`whole_image_b` say so).
     """
     if analyzer is None and not all(isinstance(s, (Faces, Embedded)) for s in (a, b)):
         analyzer = Analyzer("identity")
-    ea, eb = as_embedded(a, analyzer), as_embedded(b, analyzer)
+    ea, eb = as_embedded(a, analyzer, whole_if_none), as_embedded(b, analyzer, whole_if_none)
+    empty = [e.result.source for e in (ea, eb) if len(e.faces) == 0]
+    if empty:
+        raise NoFaceError(f"no face detected in {' and '.join(empty)}", empty)
     i, j, dist = closest_pair(ea.faces.embedding, eb.faces.embedding)
     embedder = analyzer.embedder if analyzer is not None else DlibEmbedder
     threshold = embedder.threshold if threshold is None else threshold

@@ -7,12 +7,17 @@ sha256 recorded in `assets/MANIFEST.json` before it is loaded.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import importlib.util
 import json
 import logging
+import os
+import sys
+import tempfile
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +73,31 @@ def asset_path(name: str) -> Path:
     return path
 
 
+
+XNNPACK_NOTICE = b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU."
+
+
+@contextlib.contextmanager
+def _native_stderr_filtered(drop: bytes) -> Iterator[None]:
+    """Capture what native code writes to file descriptor 2 and pass it on without the `drop` lines.
+
+    LiteRT's C++ logger prints `drop` on every interpreter it creates, whatever the log level.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            kept = [line for line in sink.read().splitlines(keepends=True) if line.rstrip() != drop]
+            if kept:
+                os.write(2, b"".join(kept))
+
+
 class Model:
     """A loaded network: `model(x, ...) -> list of output arrays`, one call at a time per handle."""
 
@@ -89,8 +119,9 @@ class Model:
             if path.suffix == ".tflite":
                 from ai_edge_litert.interpreter import Interpreter
 
-                session = Interpreter(model_path=str(path), num_threads=self.threads)
-                session.allocate_tensors()
+                with _native_stderr_filtered(XNNPACK_NOTICE):
+                    session = Interpreter(model_path=str(path), num_threads=self.threads)
+                    session.allocate_tensors()
             else:
                 import onnxruntime as ort
 

@@ -10,7 +10,7 @@ from typing import Optional
 import typer
 
 from facelens.api import Analyzer
-from facelens.console import console, fail, progress
+from facelens.console import console, fail, progress, warn
 from facelens.errors import FacelensError, FeatureError
 from facelens.scale import ENGINES, Finished, RunStats
 
@@ -28,6 +28,8 @@ def batch_progress(label: str = "files") -> Iterator[tuple]:
                        info=f"{stats.skipped} already done" if stats.skipped else "starting workers")
 
         def on_file(item: Finished, stats: RunStats) -> None:
+            if item.reason:
+                warn(item.reason)
             bar.update(task, advance=1, description=f"{label} {Path(item.input).name[:24]}",
                        info=f"{stats.rate:.1f} files/s · {stats.faces} faces · {stats.errors} errors")
 

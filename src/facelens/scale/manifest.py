@@ -72,6 +72,7 @@ class Finished:
     faces: int
     error: bool
     node: str | None = None
+    reason: str | None = None  # the first error message, when error
 
 
 def _fsync_append(fh: BinaryIO, data: bytes) -> None:
@@ -167,7 +168,7 @@ class BatchOutput:
 
     def _add_finished(self, entries: list[dict[str, Any]]) -> None:
         for e in entries:
-            self.finished[e["input"]] = Finished(e["input"], e["rows"], e["faces"], e["error"], e.get("node"))
+            self.finished[e["input"]] = Finished(e["input"], e["rows"], e["faces"], e["error"], e.get("node"), e.get("reason"))
 
     def _resume(self) -> None:
         entries = self._read_manifest()
@@ -197,8 +198,9 @@ class BatchOutput:
         `node` names the machine that analysed it, where the engine knows."""
         success = table.column("success").to_pylist()
         errors = table.column("error").to_pylist()
-        item = Finished(input_key(path), table.num_rows, sum(1 for s in success if s == 1),
-                        any(e is not None for e in errors), node)
+        reason = next((e for e in errors if e is not None), None)
+        item = Finished(input_key(path), table.num_rows, sum(1 for s in success if s == 1), reason is not None,
+                        node, reason)
         if self.format == "parquet":
             if not self._buffer:
                 self._buffer_since = time.monotonic()
