@@ -106,6 +106,29 @@ def test_no_xnnpack_notice_on_stderr(tmp_path):
     import subprocess
     import sys
 
-    code = f"from facelens.api import Analyzer; print(len(Analyzer('landmarks').faces({IMAGE!r})))"
+    code = ("from facelens.api import Analyzer; from facelens.io.readers import read_image; "
+            f"print(len(Analyzer('landmarks').faces(read_image({IMAGE!r}))))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "1" and "XNNPACK" not in done.stderr, done.stderr
+
+
+def test_overlay_labels_sit_on_a_dark_box_inside_the_image_without_overlapping():
+    import numpy as np
+
+    from facelens.faces import Faces
+    from facelens.io.overlay import draw, label_boxes
+
+    white = np.full((200, 300, 3), 255, np.uint8)
+    boxes = np.array([[0, 0, 60, 60], [20, 5, 80, 65], [250, 150, 300, 200]], np.float32)  # touching edges, overlapping
+    faces = Faces(boxes=boxes, scores=np.array([0.91, 0.82, 0.73], np.float32))
+    texts = ["0.91", "0.82", "0.73"]
+    rects = label_boxes(boxes, texts, white.shape[:2], 1)
+    for k, (x, y, w, h) in enumerate(rects):
+        assert 0 <= x and x + w <= 300 and 0 <= y and y + h <= 200
+        for other in rects[k + 1:]:
+            ox, oy, ow, oh = other
+            assert not (x < ox + ow and ox < x + w and y < oy + oh and oy < y + h), (rects[k], other)
+    out = draw(white, faces)
+    for x, y, w, h in rects:
+        patch = out[y:y + h, x:x + w].astype(int).sum(-1)
+        assert (patch < 150).mean() > 0.5 and (patch > 600).any()  # dark box, light text

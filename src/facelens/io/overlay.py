@@ -10,6 +10,8 @@ import numpy as np
 from facelens.faces import Faces
 
 GREEN, RED, BLUE, YELLOW, WHITE = (0, 220, 0), (230, 40, 40), (40, 90, 255), (250, 220, 0), (255, 255, 255)
+LABEL_BG = (20, 20, 20)  # dark box behind label text, readable on light and dark images
+FONT = cv2.FONT_HERSHEY_SIMPLEX
 
 
 def _label(faces: Faces, i: int) -> str:
@@ -49,8 +51,31 @@ def draw(rgb: np.ndarray, faces: Faces, mesh: bool = False) -> np.ndarray:
                 if np.all(np.isfinite(vec)):
                     start = np.array(eye)
                     cv2.arrowedLine(out, tuple(start.astype(int)), tuple((start + vec[:2] * size * 0.5).astype(int)), WHITE, scale)
-        cv2.putText(out, _label(faces, i), (x1, max(12, y1 - 5)), cv2.FONT_HERSHEY_SIMPLEX, 0.45 * scale, GREEN, scale)
+    texts = [_label(faces, i) for i in range(len(faces))]
+    for text, (x, y, w, h) in zip(texts, label_boxes(faces.boxes, texts, out.shape[:2], scale)):
+        cv2.rectangle(out, (x, y), (x + w - 1, y + h - 1), LABEL_BG, -1)
+        cv2.putText(out, text, (x + 2 * scale, y + h - 3 * scale), FONT, 0.45 * scale, WHITE, scale, cv2.LINE_AA)
     return out
+
+
+def _overlaps(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool:
+    return a[0] < b[0] + b[2] and b[0] < a[0] + a[2] and a[1] < b[1] + b[3] and b[1] < a[1] + a[3]
+
+
+def label_boxes(boxes: np.ndarray, texts: list[str], shape: tuple[int, int], scale: int) -> list[tuple[int, int, int, int]]:
+    """(x, y, w, h) of each face's label: above its box, else below, else inside its top edge;
+    always inside the image, and the first place that overlaps no label placed before it."""
+    height, width = shape
+    placed: list[tuple[int, int, int, int]] = []
+    for (x1, y1, x2, y2), text in zip(np.asarray(boxes).astype(int).tolist(), texts):
+        (tw, th), base = cv2.getTextSize(text, FONT, 0.45 * scale, scale)
+        w, h = min(width, tw + 4 * scale), min(height, th + base + 4 * scale)
+        x = int(np.clip(x1, 0, width - w))
+        spots = [(x, int(np.clip(y, 0, height - h))) for y in (y1 - h, y2 + 1, y1 + 1)]
+        spots += [(x, int(np.clip(y, 0, height - h))) for y in range(0, height - h + 1, h)]
+        rects = [(sx, sy, w, h) for sx, sy in spots]
+        placed.append(next((r for r in rects if not any(_overlaps(r, p) for p in placed)), rects[0]))
+    return placed
 
 
 def save_image(path: str | Path, rgb: np.ndarray) -> None:
