@@ -29,6 +29,6 @@ def crops() -> IdentitySet:
     if not ident.is_dir():
         pytest.skip(f"real data not available: {ident}")
     files = [f for p in PEOPLE for f in sorted((ident / p).glob("*.png"))]
-    embedded = [embed(f, max_faces=1) for f in files]
+    embedded = [embed(f, max_faces=1, whole_if_none=True) for f in files]
     return IdentitySet(files, [f.parent.name for f in files], np.stack([e.faces.embedding[0] for e in embedded]),
                        [e.whole_image for e in embedded])

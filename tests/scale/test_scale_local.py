@@ -78,7 +78,7 @@ def test_batch_and_single_process_count_alike(mixed_folder: Path, tmp_path: Path
     assert batch.seconds > 0 and single.seconds > 0 and batch.rate > 0
     assert dataclasses.replace(batch, seconds=0.0) == dataclasses.replace(single, seconds=0.0)
     assert (single.inputs, single.files, single.skipped) == (8, 8, 0)
-    assert single.frames == 7 + 72 and single.faces == 5 + 1 + 1 + 72
+    assert single.frames == 4 + 72 and single.faces == 5 + 1 + 1 + 72
     assert single.errors == 3 and single.rows == single.faces + 1 + 3  # the no-face photo and three error rows
     assert sorted(Path(p).name for p in single.failed_inputs) == ["empty.jpg", "text.png", "truncated.jpg"]
     assert single.succeeded == 5

@@ -30,8 +30,10 @@ __all__ = ["ENGINES", "Finished", "RunStats", "file_table", "manifest_path", "ru
 
 
 def _table_counts(table: pa.Table) -> tuple[int, int]:
-    """(frames, error rows) of one input's rows: a frame gives one row per face, or one row."""
-    return pc.count_distinct(table.column("frame")).as_py(), table.num_rows - table.column("error").null_count
+    """(frames, error rows) of one input's rows: a frame gives one row per face, or one row; an
+    error row (an unreadable input, a video cut short) is not a frame."""
+    frames = table.filter(pc.is_null(table.column("error"))).column("frame")
+    return pc.count_distinct(frames).as_py(), table.num_rows - table.column("error").null_count
 
 
 def engine_results(engine: str, analyzer: Analyzer, paths: Sequence[str], workers: int | None, vectors: bool,
