@@ -120,13 +120,13 @@ def analyze(
         raise typer.Exit(1)
 
 
-def check_outputs(output: Path, crops: Path | None, overlay: Path | None, crops_named: bool, single: bool) -> None:
+def check_outputs(output: str | Path, crops: Path | None, overlay: Path | None, crops_named: bool, single: bool) -> None:
     """Usage errors (exit 2) for output paths that could only fail after the analysis.
 
     A single-process run writes OUT as one file, so an existing folder there (a batch run's
     Parquet parts) is refused; --crops and --overlay name folders, not media files.
     """
-    if single and output.is_dir():
+    if single and Path(output).is_dir():  # a single-process run writes a local file
         fail(f"{output} is a folder (a batch run's Parquet parts?); give another output file or remove it", 2)
     for option, folder in (("--crops", crops), ("--overlay", overlay)):
         if folder is not None and (folder.is_file() or folder.suffix.lower() in IMAGE_EXTS | VIDEO_EXTS):
