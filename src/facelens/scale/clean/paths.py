@@ -25,7 +25,7 @@ def join(dataset: Path | str, rel: str) -> Path | str:
     return storage.join(dataset, rel) if storage.is_uri(dataset) else Path(dataset) / rel
 
 
-def name(path: Path | str) -> str:
+def path_name(path: Path | str) -> str:
     return storage.name(path) if storage.is_uri(path) else Path(path).name
 
 

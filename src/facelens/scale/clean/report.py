@@ -13,7 +13,7 @@ import pandas as pd
 
 from facelens.errors import InputError
 from facelens.io import storage
-from facelens.scale.clean.paths import folder_files, join, name, read_rgb
+from facelens.scale.clean.paths import folder_files, join, path_name, read_rgb
 from facelens.scale.clean.rules import CleanReport
 
 THUMB = 96  # thumbnail size in the HTML report, pixels
@@ -29,7 +29,7 @@ def _thumb(path: Path | str) -> str:
     small = cv2.resize(rgb, None, fx=min(1.0, scale), fy=min(1.0, scale), interpolation=cv2.INTER_AREA)
     ok, buf = cv2.imencode(".jpg", small[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 80])
     src = "data:image/jpeg;base64," + base64.b64encode(buf.tobytes()).decode() if ok else ""
-    return f'<img src="{src}" alt="{html.escape(name(path))}" title="{html.escape(str(path))}">'
+    return f'<img src="{src}" alt="{html.escape(path_name(path))}" title="{html.escape(str(path))}">'
 
 
 def _html_table(df: pd.DataFrame, dataset: Path | str) -> str:
@@ -64,7 +64,7 @@ def write_report(r: CleanReport) -> None:
     sections = "".join(f"<h2 id='{k}'>{k} ({len(df)})</h2>{_html_table(df, r.dataset)}" for k, df in r.findings.items())
     style = ("body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;margin-bottom:1em}"
              "td,th{border:1px solid #ccc;padding:4px;vertical-align:top;font-size:13px}img{margin:2px}")
-    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>facelens clean: {html.escape(name(r.dataset))}"
+    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>facelens clean: {html.escape(path_name(r.dataset))}"
             f"</title><style>{style}</style></head><body><h1>facelens clean: {html.escape(str(r.dataset))}</h1>"
             f"<p>{r.images} images in {r.identities} identity folders; {len(r.flagged)} files would be quarantined "
             f"(<code>--apply quarantine</code>).</p><h2>Counts</h2><table>{counts}</table>"
