@@ -29,6 +29,7 @@ e.g. the last release) in the same run, for a same-conditions before/after ratio
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -66,14 +67,25 @@ def frames(video: Path, limit: int | None = None) -> list[Any]:
     return out
 
 
-def _timed(fn: Any, key: str, spent: dict[str, float]) -> Any:
-    def call(*args: Any, **kwargs: Any) -> Any:
+class _timed:
+    """A model whose calls add their time to `spent[key]`; its other attributes (e.g. an
+    embedder's `threshold`) are the model's."""
+
+    def __init__(self, fn: Any, key: str, spent: dict[str, float]) -> None:
+        self.fn, self.key, self.spent = fn, key, spent
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
         t0 = time.perf_counter()
         try:
-            return fn(*args, **kwargs)
+            return self.fn(*args, **kwargs)
         finally:
-            spent[key] += time.perf_counter() - t0
-    return call
+            self.spent[self.key] += time.perf_counter() - t0
+
+    def __get__(self, obj: Any, owner: Any = None) -> Any:  # as a method, bind like the function it wraps
+        return self if obj is None else functools.partial(self.__call__, obj)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.fn, name)
 
 
 def child_facelens(video: str, features: str) -> dict[str, Any]:

@@ -191,6 +191,10 @@ class MeshTracker:
         self.opt = options or TrackerOptions()
         self.identity = "identity" in pipeline.features
         self.reid = self.identity if self.opt.reid is None else self.opt.reid
+        # Same person below this descriptor distance on re-find: the option, else the embedder's.
+        self.reid_threshold = self.opt.reid_threshold
+        if self.reid and self.reid_threshold is None:
+            self.reid_threshold = pipeline.embedder.threshold
         self.per_frame = self.opt.embed_every == 1 and self.identity
         self.tracks: list[Track] = []
         self.next_id = 0
@@ -285,8 +289,7 @@ class MeshTracker:
                 if emb is None:
                     emb = self.pipeline.embed(rgb, box[None], mesh[None])[0]
                 dist = float(np.linalg.norm(emb - t.embedding))
-                limit = self.opt.reid_threshold
-                if dist >= (self.pipeline.embedder.threshold if limit is None else limit):
+                if dist >= self.reid_threshold:
                     log.debug("track %d not re-found: descriptor distance %.2f", t.id, dist)
                     continue
             t.mesh, t.box, t.score = mesh, box, score
