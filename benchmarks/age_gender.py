@@ -48,7 +48,7 @@ def facelens_rows(folder: Path) -> tuple[dict[str, dict], AgeGender, list[tuple[
         faces = analyzer.faces(rgb)
         if len(faces) == 0:
             continue
-        i = int(np.argmax((faces.boxes[:, 2] - faces.boxes[:, 0]) * (faces.boxes[:, 3] - faces.boxes[:, 1])))
+        i = faces.largest()
         est = heads.estimate(rgb, faces.mesh[i:i + 1])
         rows[path.name] = {"age": float(est.age[0]), "age_sd": float(est.age_sd[0]), "male_prob": float(est.male_prob[0])}
         if len(samples) < 20:

@@ -32,6 +32,13 @@ def test_xywh():
     assert f.xywh.tolist() == [[10, 20, 30, 60]]
 
 
+def test_largest_is_the_biggest_box():
+    f = Faces(np.array([[0, 0, 10, 10], [0, 0, 30, 20], [5, 5, 20, 20]], np.float32), np.ones(3))
+    assert f.largest() == 1
+    with pytest.raises(ValueError):
+        Faces.empty().largest()
+
+
 def test_feature_parsing():
     assert parse_features(None) == frozenset(DEFAULT_FEATURES)
     assert "crops" in parse_features("all")

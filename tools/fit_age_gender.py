@@ -43,7 +43,7 @@ def raw_outputs(folder: Path) -> dict[str, np.ndarray]:
         faces = analyzer.faces(rgb)
         if len(faces) == 0:
             continue
-        i = int(np.argmax((faces.boxes[:, 2] - faces.boxes[:, 0]) * (faces.boxes[:, 3] - faces.boxes[:, 1])))
+        i = faces.largest()
         age, logit = heads.raw(rgb, faces.mesh[i:i + 1])
         rows.append((age[0], logit[0], *utkface_labels(path.name), utkface_held_back(path.name)))
     a = np.array(rows, np.float64)

@@ -119,6 +119,13 @@ class Faces:
         b = self.boxes
         return np.stack([b[:, 0], b[:, 1], b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]], 1)
 
+    def largest(self) -> int:
+        """Index of the face with the largest box (raises ValueError when there is none)."""
+        if len(self) == 0:
+            raise ValueError("no face")
+        xywh = self.xywh
+        return int(np.argmax(xywh[:, 2] * xywh[:, 3]))
+
     @property
     def emotion_label(self) -> list[str] | None:
         if self.emotion is None:

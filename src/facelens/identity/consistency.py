@@ -177,8 +177,7 @@ def largest_face_embedding(analyzer: Analyzer, rgb: np.ndarray) -> np.ndarray | 
         faces = analyzer.faces(cv2.copyMakeBorder(rgb, py, py, px, px, cv2.BORDER_CONSTANT, value=(128, 128, 128)))
     if len(faces) == 0:
         return None
-    b = faces.boxes
-    return faces.embedding[int(np.argmax((b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])))]
+    return faces.embedding[faces.largest()]
 
 
 def facesim(video: str | Path, ref: Source, embedder: EmbedderSpec | None = None,

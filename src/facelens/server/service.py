@@ -121,7 +121,7 @@ class Service:
         with self.pool.borrow(frozenset({"identity"}), deadline) as analyzer:
             faces, whole = identity_faces(analyzer, rgb, filename, whole_if_none)
             e = analyzer.embedder
-        largest = faces[int(np.argmax(faces.xywh[:, 2] * faces.xywh[:, 3]))]
+        largest = faces[faces.largest()]
         rows = FaceRows([filename], np.zeros(1, np.int64), largest.boxes, largest.embedding, np.full(1, -1),
                         np.array([whole]), model=e.name, model_version=e.version, threshold=e.threshold)
         with self._gallery_lock:
