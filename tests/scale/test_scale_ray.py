@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 from shared_data import data_path
 from test_scale_clean import build_dataset
 from test_scale_local import assert_same_rows, sorted_rows
+from tiny_embedders import DIM, projection
 from typer.testing import CliRunner
 
 from facelens import Analyzer
@@ -50,3 +53,15 @@ def test_clean_on_ray_reports_what_local_reports(local_ray, tmp_path: Path) -> N
     for name in ("flagged", "no_face", "near_duplicates", "identity_outliers", "similar_folders"):
         a, b = pd.read_csv(tmp_path / "local" / f"{name}.csv"), pd.read_csv(tmp_path / "ray" / f"{name}.csv")
         pd.testing.assert_frame_equal(a, b, check_exact=False, atol=1e-4)
+
+
+def test_clean_on_ray_embeds_with_a_user_embedder(local_ray, tmp_path: Path) -> None:
+    """The embedder reaches the Ray actors (pickled as its spec): their rows carry its vectors."""
+    from facelens.scale.clean import clean_dataset
+
+    for person in ("raj", "sheldon"):
+        shutil.copytree(data_path("identity", person), tmp_path / "dataset" / person)
+    model = projection(tmp_path / "tiny.onnx")
+    report = clean_dataset(tmp_path / "dataset", tmp_path / "report", engine="ray", workers=2, embedder=model)
+    faces = pq.read_table(tmp_path / "report" / "faces.parquet").to_pandas()
+    assert report.embedder["name"] == "tiny.onnx" and len(faces) == 10 and {len(e) for e in faces.embedding} == {DIM}

@@ -69,12 +69,19 @@ class DlibEmbedder(_Dlib):
     cosine_threshold = 0.92
 
     @property
+    def sha256(self) -> str:
+        """The sha256 of dlib's weights file (from the model MANIFEST; its ONNX rebuild shares it)."""
+        from facelens.models.runtime import manifest
+
+        return manifest()["dlib_face_recognition_resnet"]["sha256"]
+
+    @property
     def version(self) -> str:
         """Where the weights come from and their sha256 prefix (from the model MANIFEST)."""
         from facelens.models.runtime import manifest
 
         entry = manifest()["dlib_face_recognition_resnet"]
-        return f"{entry['source'].split(':')[1]} sha256:{entry['sha256'][:12]}"
+        return f"{entry['source'].split(':')[1]} sha256:{self.sha256[:12]}"
 
     def _load(self) -> None:
         import dlib

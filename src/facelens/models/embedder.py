@@ -70,7 +70,7 @@ class EmbedderSpec:
         for key, value in (("input_size", input_size), ("norm", norm), ("threshold", threshold)):
             if value is not None:
                 base[key] = value
-        spec = cls(Path(path), **base)
+        spec = cls(Path(path).expanduser().absolute(), **base)  # absolute: workers may run elsewhere
         if spec.norm not in NORMS:
             raise EmbedderError(f"unknown embedder norm {spec.norm!r}; choose one of {', '.join(NORMS)}")
         if not -1.0 <= spec.threshold <= 1.0:

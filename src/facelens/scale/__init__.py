@@ -82,7 +82,8 @@ def run_batch(
     if address and engine != "ray":
         raise EngineError("an address joins a Ray cluster; use it with the ray engine")
     paths = list(dict.fromkeys(storage.expand_inputs(inputs)))
-    with open_output(out, analyzer.features, schema, resume, part_rows, part_seconds) as sink:
+    embedder = analyzer.embedder.version if analyzer.embedder_spec is not None else None
+    with open_output(out, analyzer.features, schema, resume, part_rows, part_seconds, embedder=embedder) as sink:
         seen: set[str] = set()
         todo = []
         for p in paths:

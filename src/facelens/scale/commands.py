@@ -10,8 +10,10 @@ from typing import Optional
 import typer
 
 from facelens.api import Analyzer
-from facelens.console import console, fail, progress, warn
+from facelens.console import (EMBEDDER, EMBEDDER_INPUT, EMBEDDER_NORM, EMBEDDER_PRESET, EMBEDDER_THRESHOLD, console,
+                              embedder_spec, fail, progress, warn)
 from facelens.errors import FacelensError, FeatureError
+from facelens.models.embedder import EmbedderError
 from facelens.scale import ENGINES, Finished, RunStats
 
 ENGINE_HELP = "Batch engine: local (a process pool) or ray (Ray Data: a local Ray, or a cluster with --address)."
@@ -103,8 +105,14 @@ def clean(
     engine: str = typer.Option("local", "--engine", help=ENGINE_HELP),
     workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Processes or Ray actors (default: all cores)."),
     address: Optional[str] = typer.Option(None, "--address", help="Ray cluster to join (with --engine ray)."),
+    embedder: Optional[Path] = EMBEDDER,
+    embedder_preset: Optional[str] = EMBEDDER_PRESET,
+    embedder_input: Optional[int] = EMBEDDER_INPUT,
+    embedder_norm: Optional[str] = EMBEDDER_NORM,
+    embedder_threshold: Optional[float] = EMBEDDER_THRESHOLD,
 ) -> None:
-    """Find no-face, multi-face, low-quality, duplicate and mislabelled images in a face dataset."""
+    """Find no-face, multi-face, low-quality, duplicate and mislabelled images in a face dataset
+    (identity distances follow the embedder's same-person threshold)."""
     from facelens.io.storage import is_uri
     from facelens.scale import clean as cl
 
@@ -125,15 +133,16 @@ def clean(
         fail("--apply quarantine moves files of a local dataset; this one is in object storage", 2)
     if engine not in ENGINES:
         fail(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}", 2)
+    spec = embedder_spec(embedder, embedder_preset, embedder_input, embedder_norm, embedder_threshold)
     try:
         if apply == "quarantine":
             cl.check_no_quarantine(output)
         with batch_progress("images") as (on_start, on_file):
             report = cl.clean_dataset(dataset, output, engine=engine, workers=workers, address=address,
-                                      on_start=on_start, on_file=on_file)
+                                      embedder=spec, on_start=on_start, on_file=on_file)
         if apply == "quarantine":
             moved = cl.quarantine(report)
-    except FeatureError as exc:
+    except (FeatureError, EmbedderError) as exc:
         fail(str(exc), 2)
     except FacelensError as exc:
         fail(str(exc), 1)

@@ -18,8 +18,9 @@ Layout
   ``OUT.manifest/`` beside it: ``header.json``, then one ``part-00000.jsonl`` object per part,
   written after its part. A resumed run deletes parts the manifest does not name.
 
-The manifest's first line (remote: ``header.json``) records the format, column schema and
-features; resuming with other options is refused (`SchemaError`). Inputs are keyed by absolute
+The manifest's first line (remote: ``header.json``) records the format, column schema,
+features and a user-supplied embedder's version (None: dlib's descriptor); resuming with other
+options is refused (`SchemaError`), so one output never mixes two embedders' vectors. Inputs are keyed by absolute
 path (symlinks not resolved), or by URI. Each entry names the node that analysed the input when
 the engine knows it (the Ray node id).
 """
@@ -88,6 +89,7 @@ class BatchOutput:
     ----------
     path : OUT, ending in .csv, .jsonl/.ndjson or .parquet/.pq.
     features, schema : the analyzer's features and the column schema, recorded in the manifest.
+    embedder : the version of the analyzer's user-supplied embedder (None: the default), recorded too.
     resume : continue after the inputs the manifest names; False starts over (OUT and its
         manifest are replaced).
     part_rows, part_seconds : Parquet only: write a part when this many rows are buffered, or
@@ -95,13 +97,13 @@ class BatchOutput:
     """
 
     def __init__(self, path: str | Path, features: Iterable[str], schema: str = "openface", resume: bool = True,
-                 part_rows: int = 5000, part_seconds: float = 30.0) -> None:
+                 part_rows: int = 5000, part_seconds: float = 30.0, *, embedder: str | None = None) -> None:
         if schema not in ("openface", "pyfeat"):
             raise SchemaError(f"unknown schema {schema!r}; choose openface or pyfeat")
         self.path: Any = storage.public(str(path)).rstrip("/") if storage.is_uri(path) else Path(path)
         self.format = format_of(path)
         self.manifest = manifest_path(path)
-        self.header = {"format": self.format, "schema": schema, "features": sorted(features)}
+        self.header = {"format": self.format, "schema": schema, "features": sorted(features), "embedder": embedder}
         self.part_rows = part_rows
         self.part_seconds = part_seconds
         self.finished: dict[str, Finished] = {}
@@ -345,7 +347,7 @@ class RemoteBatchOutput(BatchOutput):
 
 
 def open_output(path: str | Path, features: Iterable[str], schema: str = "openface", resume: bool = True,
-                part_rows: int = 5000, part_seconds: float = 30.0) -> BatchOutput:
+                part_rows: int = 5000, part_seconds: float = 30.0, *, embedder: str | None = None) -> BatchOutput:
     """The resumable output for `path`: a local file or folder, or a URI (`RemoteBatchOutput`)."""
     cls = RemoteBatchOutput if storage.is_uri(path) else BatchOutput
-    return cls(path, features, schema, resume, part_rows, part_seconds)
+    return cls(path, features, schema, resume, part_rows, part_seconds, embedder=embedder)

@@ -19,7 +19,13 @@ face box: the sharp crops of the shared identity set measure 56 and up, the same
 blurred large face (0.53 for sigma 3 px) from a sharp profile (0.60).
 
 Embeddings are dlib's 128-D descriptors (Euclidean distances; 0.6 is dlib's documented
-same-person threshold). A folder's centre starts as the coordinate median of its usable faces
+same-person threshold), or those of a user-supplied ONNX embedder (`embedder=`, `--embedder`;
+`facelens.models.embedder`). The distances above are dlib's; with another embedder
+`Thresholds.following(d)` takes its same-person distance d (sqrt(2 - 2 s) for its cosine
+threshold s) for the outlier floor and the similar-folder distance, and 0.4 / 0.6 of d for the
+near-duplicate embedding distance: dlib's ratio carried over, not a figure measured for that
+embedder. The report names the embedder (name, sha256, thresholds); a report folder whose
+analysis was made with one embedder refuses another. A folder's centre starts as the coordinate median of its usable faces
 (one face, not low quality), then is the mean of those within the outlier threshold. MAD is the
 median absolute deviation of the member distances; 1.4826 * MAD estimates their standard
 deviation, so k = 3 flags faces three robust standard deviations out; the floor of 0.6 keeps

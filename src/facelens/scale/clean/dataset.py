@@ -16,11 +16,12 @@ from facelens.api import Analyzer
 from facelens.errors import InputError
 from facelens.geometry.quality import sharpness
 from facelens.io import readers, storage
+from facelens.models.embedder import EmbedderSpec
 from facelens.scale import Finished, RunStats, run_batch
 from facelens.scale.clean.hashing import phash
 from facelens.scale.clean.paths import list_remote_dataset, read_rgb
 from facelens.scale.clean.report import write_report
-from facelens.scale.clean.rules import CleanReport, Thresholds, find_problems
+from facelens.scale.clean.rules import CleanReport, Thresholds, embedder_record, find_problems
 
 log = logging.getLogger(__name__)
 
@@ -62,19 +63,25 @@ def list_dataset(dataset: Path | str, exclude: Path | None = None) -> pd.DataFra
 
 
 # Analysis.
-def _analyse(images: pd.DataFrame, report: Path, engine: str, workers: int | None, address: str | None,
-             on_start: Callable[[RunStats], None] | None,
+def _analyzers(embedder: EmbedderSpec | str | Path | None = None) -> tuple[Analyzer, Analyzer]:
+    """The per-face analyzer and the whole-image one (images with no face detected), both embedding
+    with `embedder` (None: dlib's descriptor); a bad embedder model fails here."""
+    return Analyzer("identity,quality,pose", embedder=embedder), Analyzer("identity", detect=False, embedder=embedder)
+
+
+def _analyse(images: pd.DataFrame, report: Path, models: tuple[Analyzer, Analyzer], engine: str,
+             workers: int | None, address: str | None, on_start: Callable[[RunStats], None] | None,
              on_file: Callable[[Finished, RunStats], None] | None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Face rows of every image, and whole-image embeddings of images with no face detected."""
     kw = dict(engine=engine, workers=workers, address=address, on_start=on_start, on_file=on_file)
     paths = images.path.tolist()
-    run_batch(Analyzer("identity,quality,pose"), paths, report / "faces.parquet", **kw)
+    run_batch(models[0], paths, report / "faces.parquet", **kw)
     faces = _rows(report / "faces.parquet", paths)
     seen = set(faces.file[(faces.success == 1) | faces.error.notna()])
     missing = [p for p in paths if p not in seen]
     whole = pd.DataFrame(columns=["file", "embedding"])
     if missing:
-        run_batch(Analyzer("identity", detect=False), missing, report / "whole_image.parquet", **kw)
+        run_batch(models[1], missing, report / "whole_image.parquet", **kw)
         whole = _rows(report / "whole_image.parquet", missing)
     return faces, whole
 
@@ -117,15 +124,20 @@ def _with_signals(img: pd.DataFrame) -> pd.DataFrame:
 
 def clean_dataset(dataset: str | Path, report: str | Path, *, engine: str = "local", workers: int | None = None,
                   address: str | None = None, thresholds: Thresholds | None = None,
+                  embedder: EmbedderSpec | str | Path | None = None,
                   on_start: Callable[[RunStats], None] | None = None,
                   on_file: Callable[[Finished, RunStats], None] | None = None) -> CleanReport:
     """Analyse `dataset` (one folder per identity) and write CSVs, summary.json and index.html to `report`.
 
     The analysis is resumable: REPORT/faces.parquet keeps a manifest, so a re-run only analyses
-    new images. `engine`, `workers` and `address` are those of `facelens.scale.run_batch`.
+    new images (with the same embedder). `engine`, `workers` and `address` are those of
+    `facelens.scale.run_batch`. `embedder`: a user-supplied ONNX face embedder (an `EmbedderSpec`
+    or a path; see `facelens.models.embedder`) instead of dlib's descriptor; `thresholds`
+    default to `Thresholds.following` its same-person distance.
     """
     dataset, report = (dataset if storage.is_uri(dataset) else Path(dataset)), Path(report)
-    th = thresholds or Thresholds()
+    models = _analyzers(embedder)
+    th = thresholds or Thresholds.following(models[0].embedder.threshold)
     images = list_dataset(dataset, exclude=report)
     if images.empty:
         raise InputError(f"{dataset}: no images in identity folders (expected DATASET/<identity>/<image>)")
@@ -134,12 +146,13 @@ def clean_dataset(dataset: str | Path, report: str | Path, *, engine: str = "loc
         from facelens.scale.ray_engine import ray_runtime
 
         with ray_runtime(address, workers):
-            faces, whole = _analyse(images, report, engine, workers, address, on_start, on_file)
+            faces, whole = _analyse(images, report, models, engine, workers, address, on_start, on_file)
     else:
-        faces, whole = _analyse(images, report, engine, workers, address, on_start, on_file)
+        faces, whole = _analyse(images, report, models, engine, workers, address, on_start, on_file)
     img = _with_signals(_per_image(images, faces, whole, th))
     findings, flagged = find_problems(img, th)
-    result = CleanReport(dataset, report, len(images), images.identity.nunique(), findings, th, flagged)
+    result = CleanReport(dataset, report, len(images), images.identity.nunique(), findings, th, flagged,
+                         embedder_record(models[0].embedder))
     write_report(result)
     return result
 

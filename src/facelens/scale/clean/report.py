@@ -50,6 +50,11 @@ def _html_table(df: pd.DataFrame, dataset: Path | str) -> str:
     return f"<table><tr>{head}</tr>{''.join(body)}</table>{more}"
 
 
+def _rows(values: dict) -> str:
+    """Name/value table rows."""
+    return "".join(f"<tr><td>{html.escape(k)}</td><td>{html.escape(str(v))}</td></tr>" for k, v in values.items())
+
+
 def write_report(r: CleanReport) -> None:
     for name, df in r.findings.items():
         df.to_csv(r.report / f"{name}.csv", index=False)
@@ -57,10 +62,10 @@ def write_report(r: CleanReport) -> None:
         r.report / "flagged.csv", index=False)
     where = r.dataset if storage.is_uri(r.dataset) else str(Path(r.dataset).resolve())
     summary = {"dataset": where, "images": r.images, "identities": r.identities,
-               "counts": r.counts, "flagged_files": len(r.flagged), "thresholds": asdict(r.thresholds)}
+               "counts": r.counts, "flagged_files": len(r.flagged), "embedder": r.embedder,
+               "thresholds": asdict(r.thresholds)}
     (r.report / "summary.json").write_text(json.dumps(summary, indent=2))
     counts = "".join(f"<tr><td><a href='#{k}'>{k}</a></td><td>{v}</td></tr>" for k, v in r.counts.items())
-    thresholds = "".join(f"<tr><td>{k}</td><td>{v}</td></tr>" for k, v in asdict(r.thresholds).items())
     sections = "".join(f"<h2 id='{k}'>{k} ({len(df)})</h2>{_html_table(df, r.dataset)}" for k, df in r.findings.items())
     style = ("body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;margin-bottom:1em}"
              "td,th{border:1px solid #ccc;padding:4px;vertical-align:top;font-size:13px}img{margin:2px}")
@@ -68,6 +73,8 @@ def write_report(r: CleanReport) -> None:
             f"</title><style>{style}</style></head><body><h1>facelens clean: {html.escape(str(r.dataset))}</h1>"
             f"<p>{r.images} images in {r.identities} identity folders; {len(r.flagged)} files would be quarantined "
             f"(<code>--apply quarantine</code>).</p><h2>Counts</h2><table>{counts}</table>"
-            f"<h2>Thresholds</h2><table>{thresholds}</table>{sections}</body></html>")
+            f"<h2>Embedder</h2><table>{_rows(r.embedder)}</table><h2>Thresholds</h2>"
+            f"<table>{_rows(asdict(r.thresholds))}</table>"
+            f"{sections}</body></html>")
     (r.report / "index.html").write_text(page, encoding="utf-8")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -17,9 +18,15 @@ FINDINGS = ("unreadable", "no_face", "multiple_faces", "low_quality", "near_dupl
 DUPLICATE_COLUMNS = ["path_a", "path_b", "hash_bits", "embedding_distance", "across_identities"]
 
 
+# A near-duplicate's embedding distance as a fraction of the same-person distance: dlib's 0.4 of
+# 0.6, carried over to other embedders (a ratio, not a figure measured for them).
+DUPLICATE_FRACTION = 0.4 / DLIB_THRESHOLD
+
+
 @dataclass
 class Thresholds:
-    """Every threshold `clean_dataset` uses (written into the report)."""
+    """Every threshold `clean_dataset` uses (written into the report); the distances are dlib's
+    (`Thresholds.following` gives another embedder's)."""
 
     min_quality: float = 0.5
     min_sharpness: float = 40.0
@@ -34,6 +41,13 @@ class Thresholds:
     same_person: float = DLIB_THRESHOLD
     min_folder: int = 3
 
+    @classmethod
+    def following(cls, same_person: float) -> Thresholds:
+        """The thresholds of an embedder whose same-person distance is `same_person`: the outlier
+        floor and the similar-folder distance are that distance, the near-duplicate distance is
+        `DUPLICATE_FRACTION` of it (dlib's 0.6 gives exactly the defaults)."""
+        return cls(dup_embedding=DUPLICATE_FRACTION * same_person, outlier_min=same_person, same_person=same_person)
+
 
 @dataclass
 class CleanReport:
@@ -46,11 +60,17 @@ class CleanReport:
     findings: dict[str, pd.DataFrame]
     thresholds: Thresholds
     flagged: dict[str, list[str]] = field(default_factory=dict)  # files quarantine would move -> findings
+    embedder: dict[str, Any] = field(default_factory=dict)  # what made the embeddings (`embedder_record`)
 
     @property
     def counts(self) -> dict[str, int]:
         return {k: len(v) for k, v in self.findings.items()}
 
+
+def embedder_record(embedder: Any) -> dict[str, Any]:
+    """Name, weights' sha256 and same-person thresholds (cosine, distance) of an analyzer's embedder."""
+    return {"name": embedder.name, "sha256": embedder.sha256, "cosine_threshold": embedder.cosine_threshold,
+            "distance_threshold": embedder.threshold}
 
 
 def _low_quality_reasons(row: pd.Series, th: Thresholds) -> str:
@@ -85,8 +105,9 @@ def _centres(img: pd.DataFrame, th: Thresholds) -> tuple[dict[str, np.ndarray], 
         rows.append((identity, limit))
     limits = dict(rows)
     scored = img[img.embedding.notna() & img.identity.isin(limits)].copy()
-    scored["distance"] = [float(distances(e[None], centres[i][None])[0, 0]) for e, i in zip(scored.embedding, scored.identity)]
-    scored["threshold"] = scored.identity.map(limits)
+    scored["distance"] = np.array([float(distances(e[None], centres[i][None])[0, 0])
+                                   for e, i in zip(scored.embedding, scored.identity)], np.float64)
+    scored["threshold"] = scored.identity.map(limits).astype(np.float64)  # float even when no folder is scored
     return centres, scored
 
 
