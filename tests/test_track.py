@@ -9,7 +9,8 @@ from facelens import Analyzer
 from facelens.errors import FeatureError
 from facelens.io import readers
 from facelens.models import facemesh as fm
-from facelens.track import MeshTracker, TrackerOptions, box_from_mesh, greedy_match, iou_matrix, video_frames
+from facelens.track import (MeshTracker, TrackerOptions, aggregate_age_gender, box_from_mesh, greedy_match, iou_matrix,
+                            video_frames)
 from facelens.video import prefetch
 
 from shared_data import data_path
@@ -25,6 +26,18 @@ def test_greedy_match_takes_best_pairs_once():
     assert greedy_match(iou, 0.3) == [(0, 0), (1, 1)]
     assert greedy_match(iou, 0.85) == [(0, 0)]
     assert greedy_match(np.zeros((0, 3)), 0.3) == []
+
+
+def test_track_age_gender_weights_by_inverse_variance_and_averages_logits():
+    """Ages 30 (sd 3) and 40 (sd 6): weights 4:1 give 32, not the plain mean 35; logits 2 and -1
+    average to 0.5 (probability 0.622, where averaging the probabilities would give 0.575)."""
+    age, sd, male = aggregate_age_gender(np.array([[30.0, 3.0, 2.0], [40.0, 6.0, -1.0]]))
+    assert age == pytest.approx(32.0)
+    assert sd == pytest.approx(np.sqrt(2 / (1 / 9 + 1 / 36)))  # 3.79: between the two, not shrunk by sqrt(2)
+    assert male == pytest.approx(1 / (1 + np.exp(-0.5)))
+    same = aggregate_age_gender(np.array([[25.0, 4.0, 1.0]] * 5))
+    assert same == pytest.approx((25.0, 4.0, 1 / (1 + np.exp(-1.0))))  # repeated frames: no false certainty
+    assert np.isnan(aggregate_age_gender(np.zeros((0, 3)))).all()
 
 
 def test_iou_matrix_known_values():

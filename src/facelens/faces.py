@@ -32,6 +32,7 @@ _SHAPES: dict[str, tuple[int | None, ...]] = {
     "emotion": (len(EMOTIONS),),
     "embedding": (None,),
     "age": (),
+    "age_sd": (),
     "male_prob": (),
     "quality": (),
     "track_id": (),
@@ -50,7 +51,7 @@ class Faces:
     image-right eye; gaze_angle (N,2) radians; aus (N,K) intensity estimates 0-5 (see
     `facelens.geometry.au.AU_NAMES`); blendshapes (N,52) MediaPipe scores in [0,1] (see
     `facelens.models.blendshapes.BLENDSHAPE_NAMES`); emotion (N,7) probabilities over `EMOTIONS`; embedding (N,D);
-    age (N,) years; male_prob (N,); quality (N,) in [0,1]; track_id (N,); crops (N,112,112,3) RGB.
+    age (N,) years; age_sd (N,) years, the age's likely error (a standard deviation); male_prob (N,); quality (N,) in [0,1]; track_id (N,); crops (N,112,112,3) RGB.
     """
 
     boxes: np.ndarray
@@ -68,6 +69,7 @@ class Faces:
     emotion: np.ndarray | None = None
     embedding: np.ndarray | None = None
     age: np.ndarray | None = None
+    age_sd: np.ndarray | None = None
     male_prob: np.ndarray | None = None
     quality: np.ndarray | None = None
     track_id: np.ndarray | None = None

@@ -264,7 +264,8 @@ class Pipeline:
         if "emotion" in self.features:
             out["emotion"] = self.emotion_model(rgb, boxes, whole=whole)
         if "age_gender" in self.features and age_gender:
-            out["age"], out["male_prob"] = self.age_gender_model(rgb, mesh)
+            est = self.age_gender_model(rgb, mesh)
+            out["age"], out["age_sd"], out["male_prob"] = est.age, est.age_sd, est.male_prob
         return out
 
     def embed(self, rgb: np.ndarray, boxes: np.ndarray, mesh: np.ndarray) -> np.ndarray:

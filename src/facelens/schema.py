@@ -37,7 +37,7 @@ def columns(features: Iterable[str]) -> list[str]:
     if "emotion" in f:
         cols += ["emotion"] + [f"emotion_{e}" for e in EMOTIONS]
     if "age_gender" in f:
-        cols += ["age", "gender", "gender_prob"]
+        cols += ["age", "age_sd", "gender", "gender_prob"]
     if "quality" in f:
         cols += ["quality"]
     return cols + ["error"]
@@ -82,6 +82,8 @@ def _face_block(r: FrameResult, features: set[str]) -> dict[str, np.ndarray | li
             out[f"emotion_{e}"] = fc.emotion[:, i]
     if "age_gender" in features and fc.age is not None:
         out["age"] = fc.age
+        if fc.age_sd is not None:
+            out["age_sd"] = fc.age_sd
         out["gender"] = ["male" if p >= 0.5 else "female" for p in fc.male_prob]
         out["gender_prob"] = np.maximum(fc.male_prob, 1 - fc.male_prob)
     if "quality" in features and fc.quality is not None:

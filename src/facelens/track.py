@@ -29,8 +29,8 @@ tracks included, and each row carries the descriptor of its own frame (what an i
 report needs). `reid=True` without the "identity" feature computes them for the re-find check only.
 
 Age and gender are per track: the head runs on a track's face when it is confirmed and every
-`age_gender_every` (24) video frames while it is live; a row carries the mean age and mean male
-probability over the track's samples so far. Emotion and the mesh-derived features stay per frame.
+`age_gender_every` (24) video frames while it is live; a row carries the track's samples so far
+combined by `aggregate_age_gender`. Emotion and the mesh-derived features stay per frame.
 The tracker follows 468-point meshes; `video_frames` runs the irises and the per-frame features
 (`describe`) in a worker thread, overlapping the tracking of the next frame (LiteRT and
 onnxruntime release the GIL).
@@ -111,6 +111,21 @@ def box_from_mesh(mesh: np.ndarray) -> np.ndarray:
     return np.concatenate([centre - half, centre + half], 1).astype(np.float32)
 
 
+def aggregate_age_gender(samples: np.ndarray) -> tuple[float, float, float]:
+    """One track's age, age_sd and male probability from its samples (K,3) of (age, age_sd, male_logit).
+
+    Age: the inverse-variance mean (weights `1 / age_sd**2`); its sd is the root of the
+    samples' harmonic-mean variance, not shrunk by `sqrt(K)`, because a person's error repeats
+    from frame to frame. Gender: the mean of the calibrated logits (the scale the calibration
+    is fitted on), then the sigmoid. NaNs without samples.
+    """
+    if len(samples) == 0:
+        return np.nan, np.nan, np.nan
+    w = 1.0 / samples[:, 1] ** 2
+    return (float(w @ samples[:, 0] / w.sum()), float(np.sqrt(len(w) / w.sum())),
+            float(1 / (1 + np.exp(-samples[:, 2].mean()))))
+
+
 @dataclass
 class TrackerOptions:
     """Tracking parameters; the defaults and how they were chosen are in the module docstring."""
@@ -147,8 +162,7 @@ class Track:
     embedding: np.ndarray | None = None
     embedded_at: int = -1
     cut: bool = False  # lost at a scene cut or a region change: re-found only by identity
-    ages: list[float] = field(default_factory=list)  # age/gender samples (see module docstring)
-    male_probs: list[float] = field(default_factory=list)
+    age_samples: list[tuple[float, float, float]] = field(default_factory=list)  # (age, age_sd, male_logit)
     aged_at: int = -1
 
     def predicted_box(self) -> np.ndarray:
@@ -333,10 +347,9 @@ class MeshTracker:
         due = [t for t in self.tracks if t.missed == 0 and t.confirmed
                and (t.aged_at < 0 or index - t.aged_at >= self.opt.age_gender_every)]
         if due:
-            age, male = self.pipeline.age_gender_model(rgb, np.stack([t.mesh for t in due]))
-            for t, a, m in zip(due, age, male):
-                t.ages.append(float(a))
-                t.male_probs.append(float(m))
+            est = self.pipeline.age_gender_model(rgb, np.stack([t.mesh for t in due]))
+            for t, a, s, m in zip(due, est.age, est.age_sd, est.male_logit):
+                t.age_samples.append((float(a), float(s), float(m)))
                 t.aged_at = index
 
     def track(self, rgb: np.ndarray, index: int) -> Tracked:
@@ -393,7 +406,7 @@ class MeshTracker:
 
         Rows of dead tentative tracks are dropped; with identity, each row without its own
         frame's descriptor gets a copy of its track's latest embedding; with age_gender, each row
-        gets its track's mean age and male probability so far.
+        gets its track's samples so far combined (`aggregate_age_gender`).
         """
         if faces.track_id is None or len(faces) == 0:
             return faces
@@ -407,9 +420,8 @@ class MeshTracker:
             if all(e is not None for e in emb):
                 faces = faces.with_(embedding=np.stack(emb))
         if "age_gender" in self.pipeline.features and len(faces):
-            faces = faces.with_(age=np.array([np.mean(t.ages) if t.ages else np.nan for t in tracks], np.float32),
-                                male_prob=np.array([np.mean(t.male_probs) if t.male_probs else np.nan
-                                                    for t in tracks], np.float32))
+            age, sd, male = np.array([aggregate_age_gender(np.array(t.age_samples).reshape(-1, 3)) for t in tracks]).T
+            faces = faces.with_(age=age.astype(np.float32), age_sd=sd.astype(np.float32), male_prob=male.astype(np.float32))
         return faces
 
     def finish(self, faces: Faces) -> Faces:
