@@ -59,10 +59,10 @@ class Remember:
     def __init__(self, detector):  # noqa: ANN001
         self.detector, self.last = detector, None
 
-    def __call__(self, image: np.ndarray):  # noqa: ANN204
-        if self.last is None or self.last[0] is not image:
-            self.last = (image, self.detector(image))
-        det = self.last[1]
+    def __call__(self, image: np.ndarray, faceboxes: bool = True):  # noqa: ANN204
+        if self.last is None or self.last[0] is not image or self.last[1] != faceboxes:
+            self.last = (image, faceboxes, self.detector(image, faceboxes=faceboxes))
+        det = self.last[2]
         return type(det)(det.boxes.copy(), det.scores.copy(), det.keypoints.copy())
 
 

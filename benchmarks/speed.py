@@ -54,10 +54,9 @@ def main() -> None:
     r = args.repeat
     stages = {
         "detect (BlazeFace full range)": timed(lambda: a.detector(rgb), r),
-        "mesh, 2 passes": timed(lambda: a.mesh_from_rois(rgb, [roi], refine=True), r) - timed(lambda: a.iris_model(rgb, m468), r),
-        "irises": timed(lambda: a.iris_model(rgb, m468), r),
-        "blendshapes (Face Mesh V2 pass + blendshape model)": timed(lambda: a.blendshapes(rgb, mesh), r),
-        "blendshape model alone": timed(lambda: a.blendshape_model(mesh), r),
+        "mesh, 2 passes": timed(lambda: a.mesh_from_rois(rgb, [roi], refine=True, irises=False), r),
+        "Face Mesh V2 pass (irises, blendshape points)": timed(lambda: a.complete(rgb, m468[None]), r),
+        "blendshape model": timed(lambda: a.blendshape_model(mesh), r),
         "--mesh v2: Face Mesh V2, 2 passes (478 points)": timed(lambda: v2.mesh_from_rois(rgb, [roi], refine=True), r),
         "68/5 points": timed(lambda: (geometry.landmarks68(mesh), geometry.landmarks5(mesh)), r),
         "head pose": timed(lambda: geometry.head_pose(mesh, rgb.shape[1::-1]), r),

@@ -52,7 +52,7 @@ MADE = ("side_by_side", "swap", "cuts")
 SWEEP_K = (1, 5, 10, 20, 40)
 PRESENCE = {"face_noface.mov": lambda i: i < 72, "noface_face.mov": lambda i: i >= 96}
 PEER_VENV = Path(tempfile.gettempdir()) / "facelens-bench-peers"
-STAGES = {"detector": "detect", "mesh_model": "mesh", "iris_model": "irises", "emotion_model": "emotion",
+STAGES = {"detector": "detect", "mesh_model": "mesh", "mesh_v2_model": "mesh v2 (irises, blendshapes)", "emotion_model": "emotion",
           "age_gender_model": "age_gender", "embedder": "identity"}
 
 

@@ -7,6 +7,7 @@ import pytest
 
 from facelens import Analyzer
 from facelens.faces import EMOTIONS
+from facelens.models import facemesh as fm
 from facelens.models.dlib_models import DLIB_THRESHOLD
 
 from shared_data import DATA, data_path, load_rgb, utkface_held_back
@@ -89,12 +90,12 @@ def test_only_requested_models_load():
     analyzer = Analyzer("landmarks")
     analyzer.faces(load_rgb(data_path("misc", "astronaut.png")))
     loaded = set(analyzer.__dict__)
-    assert {"detector", "mesh_model", "iris_model"} <= loaded
-    assert not loaded & {"blendshape_mesh_model", "blendshape_model", "emotion_model", "embedder", "age_gender_model",
+    assert {"detector", "mesh_model", "mesh_v2_model"} <= loaded  # Face Mesh V2 gives the irises
+    assert not loaded & {"blendshape_model", "emotion_model", "embedder", "age_gender_model",
                          "dlib68"}
     v2 = Analyzer("landmarks", mesh="v2")
     v2.faces(load_rgb(data_path("misc", "astronaut.png")))
-    assert "mesh_model" in v2.__dict__ and "iris_model" not in v2.__dict__
+    assert isinstance(v2.mesh_model, fm.FaceMeshV2) and v2.mesh_v2_model is v2.mesh_model  # one model, one pass
 
 
 def test_fields_not_asked_for_are_none():

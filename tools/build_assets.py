@@ -90,7 +90,6 @@ MEDIAPIPE_FILES = [
     ("face_detection_full_range", "face_detection_full_range_sparse.tflite",
      "mediapipe/modules/face_detection/face_detection_full_range_sparse.tflite"),
     ("face_landmark", "face_landmark.tflite", "mediapipe/modules/face_landmark/face_landmark.tflite"),
-    ("iris_landmark", "iris_landmark.tflite", "mediapipe/modules/iris_landmark/iris_landmark.tflite"),
 ]
 # name, file inside face_recognition_models/models/, licence
 DLIB_FILES = [
@@ -486,9 +485,9 @@ def notice_text(mp_license: str, fa_license: str, hm_license: str, fl_license: s
         sha256 of every file: MANIFEST.json. Rebuild: tools/build_assets.py.
 
         face_detection_short_range.tflite, face_detection_full_range_sparse.tflite,
-        face_landmark.tflite, iris_landmark.tflite
+        face_landmark.tflite
           Source: PyPI {mp} (mediapipe/modules/...), unchanged.
-          Authors: Google LLC (MediaPipe: BlazeFace, Face Mesh, Iris).
+          Authors: Google LLC (MediaPipe: BlazeFace, Face Mesh).
           Licence: Apache License 2.0 (full text below).
 
         face_landmarks_detector.tflite, face_blendshapes.tflite

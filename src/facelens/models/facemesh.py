@@ -1,11 +1,11 @@
-"""MediaPipe face mesh (468 points) and iris (5 points per eye), run with LiteRT.
+"""MediaPipe face meshes, run with LiteRT.
 
 Each face is cropped as a rotated square region of interest (ROI) from the detector's eye
 keypoints or, in video, from the previous frame's mesh, as MediaPipe's face-landmark graph does.
-Two mesh models: the 468-point mesh plus the iris model (`FaceMesh` + `Iris`, the main mesh by
-default) and Face Mesh V2 (`FaceMeshV2`, MediaPipe's Face Landmarker bundle, 256x256 crop, all 478
-points in one pass; what the blendshapes are computed from). In the 478-point layout 468–472 are the subject's right iris (centre
-first), 473–477 the left.
+Two mesh models: the 468-point mesh (`FaceMesh`, the main mesh by default) and Face Mesh V2
+(`FaceMeshV2`, MediaPipe's Face Landmarker bundle, 256x256 crop, all 478 points in one pass; what
+the blendshapes and, with the default mesh, the irises are taken from: `irises_onto`). In the
+478-point layout 468–472 are the subject's right iris (centre first), 473–477 the left.
 """
 
 from __future__ import annotations
@@ -24,10 +24,12 @@ MESH_V2_SIZE = 256
 # ROI measured 1.30x the extent, centre 4.3% of the extent's height lower (medians over 154 frames
 # of three face videos in ../shared/data/video; 10-90%: 1.23-1.36, 1.8-6.3%).
 IMAGE_ROI_SCALE, IMAGE_ROI_SHIFT = 1.30, 0.043
-IRIS_SIZE = 64
-# Eye corners (outer, inner) of the subject's right and left eye in the 468-point mesh.
-RIGHT_EYE_CORNERS = (33, 133)
-LEFT_EYE_CORNERS = (362, 263)
+# Eye contours (lid margins) of the subject's right and left eye in the 468-point layout; a Face
+# Mesh V2 iris is carried onto the main mesh by the similarity that maps one contour onto the other.
+EYE_CONTOURS = (
+    (33, 7, 163, 144, 145, 153, 154, 155, 133, 173, 157, 158, 159, 160, 161, 246),
+    (362, 382, 381, 380, 374, 373, 390, 249, 263, 466, 388, 387, 386, 385, 384, 398),
+)
 
 
 @dataclass
@@ -139,26 +141,26 @@ class FaceMeshV2:
         return roi.to_image(pts.reshape(478, 3), MESH_V2_SIZE), score
 
 
-class Iris:
-    """`Iris()(rgb, mesh468) -> (10, 3)`: right iris (5) then left iris (5), image pixels."""
+def similarity(src: np.ndarray, dst: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+    """Least-squares similarity (scale s, rotation R, translation t) with s R src + t ≈ dst, (K, 2) points."""
+    ms, md = src.mean(0), dst.mean(0)
+    a, b = src - ms, dst - md
+    u, sv, vt = np.linalg.svd(b.T @ a)
+    d = np.diag([1.0, np.sign(np.linalg.det(u @ vt))])
+    rot = u @ d @ vt
+    scale = float((sv * np.diag(d)).sum() / max((a**2).sum(), 1e-12))
+    return scale, rot, md - scale * rot @ ms
 
-    def __init__(self) -> None:
-        self.model = Model("iris_landmark")
 
-    def _eye(self, rgb: np.ndarray, mesh: np.ndarray, corners: tuple[int, int], flip: bool) -> np.ndarray:
-        a, b = mesh[corners[0], :2], mesh[corners[1], :2]
-        box = np.array([min(a[0], b[0]), min(a[1], b[1]), max(a[0], b[0]), max(a[1], b[1])])
-        roi = roi_from_points(a, b, box, 2.3)
-        patch = crop(rgb, roi, IRIS_SIZE)
-        if flip:
-            patch = patch[:, ::-1]
-        _, iris = self.model(np.ascontiguousarray(patch, np.float32)[None] / 255.0)
-        iris = iris.reshape(5, 3)
-        if flip:
-            iris[:, 0] = IRIS_SIZE - iris[:, 0]
-        return roi.to_image(iris, IRIS_SIZE)
-
-    def __call__(self, rgb: np.ndarray, mesh: np.ndarray) -> np.ndarray:
-        right = self._eye(rgb, mesh, RIGHT_EYE_CORNERS, flip=False)
-        left = self._eye(rgb, mesh, LEFT_EYE_CORNERS, flip=True)
-        return np.concatenate([right, left])
+def irises_onto(mesh: np.ndarray, v2: np.ndarray) -> np.ndarray:
+    """(10, 3) irises of a Face Mesh V2 mesh `v2` (478, 3) in the frame of the main mesh `mesh`
+    (468+, 3): each eye's iris moved by the similarity that maps V2's eye contour onto the main
+    mesh's (x, y; z shifted and scaled alike), so the iris sits in the main mesh's eye."""
+    out = []
+    for eye, iris in zip(EYE_CONTOURS, (v2[468:473], v2[473:478])):
+        src, dst = v2[list(eye)], mesh[list(eye)]
+        scale, rot, shift = similarity(src[:, :2].astype(np.float64), dst[:, :2].astype(np.float64))
+        xy = iris[:, :2] @ (scale * rot).T + shift
+        z = scale * (iris[:, 2] - src[:, 2].mean()) + dst[:, 2].mean()
+        out.append(np.column_stack([xy, z]))
+    return np.concatenate(out).astype(np.float32)
