@@ -181,19 +181,19 @@ def run_local(analyzer: Analyzer, paths: Sequence[str], workers: int | None = No
               schema: str = "openface", extra: Extra | None = None) -> Iterator[tuple[str, pa.Table]]:
     """Yield `(path, rows)` for every path, in the order they finish.
 
-    `workers` processes (default: the number of cores, at most one per file) each hold one
-    `Analyzer`; with one worker the files are analysed in this process. A worker process that
+    `workers` processes (default: the number of cores; never more than files) each hold one
+    `Analyzer`; with `workers=1` (or one core) the files are analysed in this process. A worker process that
     dies (e.g. a native crash on a corrupt file) is replaced and its files retried; a file that
     kills `MAX_ATTEMPTS` workers becomes an error row.
     """
-    workers = max(1, min(workers or default_workers(), len(paths)))
-    if workers == 1:
+    if (workers or default_workers()) == 1:
         for path in paths:
             yield path, file_table(analyzer, path, vectors, schema, extra)
         return
     todo = deque((p, 0) for p in paths)
     while todo:
-        yield from _pool_pass(analyzer, todo, workers, vectors, schema, extra)
+        yield from _pool_pass(analyzer, todo, max(1, min(workers or default_workers(), len(paths))), vectors, schema,
+                              extra)
 
 
 def _pool_pass(analyzer: Analyzer, todo: deque[tuple[str, int]], workers: int, vectors: bool,
