@@ -159,3 +159,31 @@ def test_duplicate_across_folders_moves_only_the_copy_that_disagrees_with_its_fo
     assert {dup.path_a[0], dup.path_b[0]} == {"raj/raj0.png", "penny/raj1_copy.png"}
     assert "penny/raj1_copy.png" in set(findings["identity_outliers"].rel)
     assert flagged == {"penny/raj1_copy.png": ["identity_outliers"]}
+
+
+def test_worker_signals_are_those_of_the_decoded_image(tmp_path: Path) -> None:
+    """The clean columns a worker adds (pHash, per-face sharpness, thumbnail) equal what the image
+    gives when decoded again; an unreadable image gets nulls, and the empty schema matches."""
+    from facelens import Analyzer
+    from facelens.geometry.quality import sharpness
+    from facelens.io.readers import read_image
+    from facelens.scale.clean.signals import THUMB, image_signals
+    from facelens.scale.local import file_table, rows_table
+
+    analyzer = Analyzer("detect")
+    photo = data_path("detection", "multi_face.jpg")
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(photo.read_bytes()[:200])
+    rows = file_table(analyzer, photo, extra=image_signals).to_pandas()
+    rgb = read_image(photo)
+    assert len(rows) >= 2 and rows.success.eq(1).all()
+    assert set(rows.phash) == {phash(rgb).tobytes()}
+    boxes = np.stack([rows.face_x, rows.face_y, rows.face_x + rows.face_w, rows.face_y + rows.face_h], 1)
+    expected = sharpness(rgb, boxes.astype(np.float64).reshape(-1, 2, 2))
+    np.testing.assert_allclose(rows.sharpness, expected)
+    assert len(set(expected.round(3))) == len(rows)  # one value per face, not one per image
+    thumb = cv2.imdecode(np.frombuffer(rows.thumb[0], np.uint8), cv2.IMREAD_COLOR)
+    assert max(thumb.shape[:2]) == THUMB and rows.thumb.nunique() == 1
+    bad = file_table(analyzer, broken, extra=image_signals)
+    assert bad.column("error")[0].as_py() and bad.column("phash").null_count == bad.column("thumb").null_count == 1
+    assert image_signals(None, rows_table(analyzer, [])).schema == bad.schema

@@ -102,9 +102,9 @@ def _crash_on(path: str) -> None:
 class CrashingAnalyzer(Analyzer):
     """Dies (as a segfaulting model would) on files named crash.png."""
 
-    def iter(self, source, **kwargs):  # noqa: ANN001, ANN201
-        _crash_on(str(source))
-        return super().iter(source, **kwargs)
+    def image_result(self, name, load):  # noqa: ANN001, ANN201 - every image of a batch comes through here
+        _crash_on(name)
+        return super().image_result(name, load)
 
 
 def test_worker_death_becomes_error_row_and_others_finish(mixed_folder: Path, tmp_path: Path) -> None:

@@ -158,21 +158,62 @@ def test_fsspec_filesystems_and_unknown_schemes() -> None:
     assert not storage.is_uri("file:///tmp/a.jpg") and not storage.is_uri("C:/photos")
 
 
+class DriverReads:
+    """A filesystem of this process (the driver), wrapped to record the objects opened for reading
+    through it; the worker processes resolve their own filesystems and are not wrapped."""
+
+    def __init__(self, fs: object) -> None:
+        self.fs, self.opened, self.listings = fs, [], 0
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.fs, name)
+
+    def get_file_info(self, *args: object) -> object:
+        self.listings += 1
+        return self.fs.get_file_info(*args)
+
+    def open_input_stream(self, path: str, *args: object) -> object:
+        self.opened.append(path)
+        return self.fs.open_input_stream(path, *args)
+
+    def open_input_file(self, path: str, *args: object) -> object:
+        self.opened.append(path)
+        return self.fs.open_input_file(path, *args)
+
+
+def _thumbnails(page: str) -> list[str]:
+    import re
+
+    return sorted(re.findall(r"data:image/jpeg;base64,([A-Za-z0-9+/=]+)", page))
+
+
 @pytest.mark.slow
-def test_clean_a_dataset_in_the_bucket_reports_what_local_disk_reports(s3_endpoint: str, tmp_path: Path) -> None:
+def test_clean_a_dataset_in_the_bucket_reports_what_local_disk_reports(s3_endpoint: str, tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Same findings and the same report thumbnails as on local disk, and the driver opens no image
+    object: the workers hash, measure and thumbnail the images they decode."""
     import pandas as pd
     from test_scale_clean import build_dataset
 
     build_dataset(tmp_path / "dataset")
     make_bucket("faces")
     upload(tmp_path / "dataset", "s3://faces/dataset")
+    wrapped: dict[tuple[str, str], DriverReads] = {}
+    real = storage._filesystem
+    monkeypatch.setattr(storage, "_filesystem",
+                        lambda scheme, bucket: wrapped.setdefault((scheme, bucket), DriverReads(real(scheme, bucket))))
     for name, dataset in (("disk", str(tmp_path / "dataset")), ("bucket", "s3://faces/dataset/")):
         result = runner.invoke(app, ["clean", dataset, "-o", str(tmp_path / name), "--workers", "2"])
         assert result.exit_code == 0, result.output
+    driver = wrapped[("s3", "faces")]
+    assert driver.listings > 0  # the driver listed the bucket through the wrapper
+    assert [p for p in driver.opened if p.startswith("faces/dataset/")] == []
     for name in ("flagged", "no_face", "multiple_faces", "low_quality", "near_duplicates", "identity_outliers",
                  "similar_folders"):
         a, b = pd.read_csv(tmp_path / "disk" / f"{name}.csv"), pd.read_csv(tmp_path / "bucket" / f"{name}.csv")
         pd.testing.assert_frame_equal(a, b, check_exact=False, atol=1e-4)
     assert len(pd.read_csv(tmp_path / "bucket" / "flagged.csv")) >= 5
+    disk, bucket = ((tmp_path / n / "index.html").read_text() for n in ("disk", "bucket"))
+    assert len(_thumbnails(bucket)) >= 5 and _thumbnails(bucket) == _thumbnails(disk)
     refused = runner.invoke(app, ["clean", "s3://faces/dataset/", "-o", str(tmp_path / "q"), "--apply", "quarantine"])
     assert refused.exit_code == 2 and "object storage" in " ".join(refused.output.split())

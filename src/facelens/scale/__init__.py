@@ -21,7 +21,7 @@ from facelens.api import Analyzer
 from facelens.errors import EngineError
 from facelens.io import storage
 from facelens.run import RunStats
-from facelens.scale.local import file_table, rows_table, run_local
+from facelens.scale.local import Extra, file_table, rows_table, run_local
 from facelens.scale.manifest import Finished, input_key, manifest_path, open_output
 
 ENGINES = ("local", "ray")
@@ -37,14 +37,15 @@ def _table_counts(table: pa.Table) -> tuple[int, int]:
 
 
 def engine_results(engine: str, analyzer: Analyzer, paths: Sequence[str], workers: int | None, vectors: bool,
-                   schema: str, address: str | None) -> Iterator[tuple[str, pa.Table, str | None]]:
+                   schema: str, address: str | None,
+                   extra: Extra | None = None) -> Iterator[tuple[str, pa.Table, str | None]]:
     """`(path, rows, node)` of every path from the chosen engine ("local" or "ray"), as they
     finish; `node` is the Ray node id that analysed it (None on the local engine)."""
     if engine == "ray":
         from facelens.scale.ray_engine import run_ray
 
-        return run_ray(analyzer, paths, workers, vectors, schema, address)
-    return ((path, table, None) for path, table in run_local(analyzer, paths, workers, vectors, schema))
+        return run_ray(analyzer, paths, workers, vectors, schema, address, extra)
+    return ((path, table, None) for path, table in run_local(analyzer, paths, workers, vectors, schema, extra))
 
 
 def run_batch(
@@ -61,6 +62,7 @@ def run_batch(
     on_file: Callable[[Finished, RunStats], None] | None = None,
     part_rows: int = 5000,
     part_seconds: float = 30.0,
+    extra: Extra | None = None,
 ) -> RunStats:
     """Analyse every input (folders expanded) into `out`, skipping inputs a previous run finished.
 
@@ -76,6 +78,8 @@ def run_batch(
     resume : skip inputs named in the manifest; False starts over.
     on_start, on_file : progress callbacks, before the first input and after each one.
     part_rows, part_seconds : Parquet part size and age limits (see `BatchOutput`).
+    extra : columns added on the workers from each decoded image (`facelens.scale.local.Extra`);
+        its name is recorded in the manifest, so a resumed run must use the same.
     """
     if engine not in ENGINES:
         raise EngineError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
@@ -83,7 +87,9 @@ def run_batch(
         raise EngineError("an address joins a Ray cluster; use it with the ray engine")
     paths = list(dict.fromkeys(storage.expand_inputs(inputs)))
     embedder = analyzer.embedder.version if analyzer.embedder_spec is not None else None
-    with open_output(out, analyzer.features, schema, resume, part_rows, part_seconds, embedder=embedder) as sink:
+    extra_name = f"{extra.__module__}.{extra.__qualname__}" if extra else None
+    with open_output(out, analyzer.features, schema, resume, part_rows, part_seconds, embedder=embedder,
+                     extra=extra_name) as sink:
         seen: set[str] = set()
         todo = []
         for p in paths:
@@ -95,13 +101,14 @@ def run_batch(
         if on_start:
             on_start(stats)
         start = time.perf_counter()
-        for path, table, node in engine_results(engine, analyzer, todo, workers, sink.vectors, schema, address):
+        for path, table, node in engine_results(engine, analyzer, todo, workers, sink.vectors, schema, address, extra):
             item = sink.add(path, table, node)
             frames, errors = _table_counts(table)
             stats.add_input(path, frames, item.rows, item.faces, errors)
             stats.seconds = time.perf_counter() - start
             if on_file:
                 on_file(item, stats)
-        sink.ensure_schema(rows_table(analyzer, [], sink.vectors, schema))
+        empty = rows_table(analyzer, [], sink.vectors, schema)
+        sink.ensure_schema(extra(None, empty) if extra else empty)
     stats.seconds = time.perf_counter() - start
     return stats

@@ -22,6 +22,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 
 from facelens.api import Analyzer
@@ -46,7 +47,14 @@ def rows_table(analyzer: Analyzer, results: list[FrameResult], vectors: bool = T
     return to_pyfeat(table) if schema == "pyfeat" else table
 
 
-def file_table(analyzer: Analyzer, path: str | Path, vectors: bool = True, schema: str = "openface") -> pa.Table:
+Extra = Callable[[np.ndarray | None, pa.Table], pa.Table]
+"""Columns added to one input's rows on the worker, from the RGB image they came from (None for a
+video or an unreadable image), e.g. `facelens.scale.clean.signals.image_signals`. It must give the
+same columns for every input, and rows without an image."""
+
+
+def file_table(analyzer: Analyzer, path: str | Path, vectors: bool = True, schema: str = "openface",
+               extra: Extra | None = None) -> pa.Table:
     """Rows of one input (image or video): one per face per frame, or one error/no-face row.
 
     Parameters
@@ -56,22 +64,38 @@ def file_table(analyzer: Analyzer, path: str | Path, vectors: bool = True, schem
         its string form fills the `file` column.
     vectors : include the `embedding`/`mesh` list columns (False for CSV).
     schema : "openface" or "pyfeat" column names.
+    extra : columns added from the decoded image, in this process (see `Extra`).
 
     Never raises for a bad input: failures become an error row.
     """
     name = str(path)
     try:
-        results = remote_results(analyzer, name) if storage.is_uri(name) else list(analyzer.iter(name))
-        return rows_table(analyzer, results, vectors, schema)
+        results, rgb = file_results(analyzer, name)
+        table = rows_table(analyzer, results, vectors, schema)
+        return extra(rgb, table) if extra else table
     except Exception as exc:  # a failure outside the analyzer's own per-input guard
         log.exception("failed on %s", name)
-        return _error_rows(analyzer, name, f"{name}: internal error: {exc!r}", vectors, schema)
+        return _error_rows(analyzer, name, f"{name}: internal error: {exc!r}", vectors, schema, extra)
 
 
-def remote_results(analyzer: Analyzer, uri: str) -> list[FrameResult]:
-    """Results of one object: an image decoded from its bytes, a video from a local temporary copy."""
-    if not readers.is_video(uri):
-        return [analyzer.image_result(uri, lambda: readers.read_image(storage.read_bytes(uri), name=uri))]
+def file_results(analyzer: Analyzer, name: str) -> tuple[list[FrameResult], np.ndarray | None]:
+    """Results of one input and the RGB image they came from (None for a video or an unreadable
+    image). An object (URI) is read by this process: an image decoded from its bytes, a video from
+    a local temporary copy."""
+    if readers.is_video(name):
+        return (_remote_video(analyzer, name) if storage.is_uri(name) else list(analyzer.iter(name))), None
+    decoded: list[np.ndarray] = []
+
+    def load() -> np.ndarray:
+        rgb = readers.read_image(storage.read_bytes(name), name=name) if storage.is_uri(name) else readers.read_image(name)
+        decoded.append(rgb)
+        return rgb
+
+    result = analyzer.image_result(name if storage.is_uri(name) else str(Path(name)), load)
+    return [result], (decoded[0] if decoded else None)
+
+
+def _remote_video(analyzer: Analyzer, uri: str) -> list[FrameResult]:
     try:
         with storage.local_copy(uri) as local:
             results = list(analyzer.video(local))
@@ -83,20 +107,23 @@ def remote_results(analyzer: Analyzer, uri: str) -> list[FrameResult]:
     return results
 
 
-def _error_rows(analyzer: Analyzer, name: str, message: str, vectors: bool, schema: str) -> pa.Table:
-    return rows_table(analyzer, [FrameResult(name, Faces.empty(), error=message)], vectors, schema)
+def _error_rows(analyzer: Analyzer, name: str, message: str, vectors: bool, schema: str,
+                extra: Extra | None) -> pa.Table:
+    table = rows_table(analyzer, [FrameResult(name, Faces.empty(), error=message)], vectors, schema)
+    return extra(None, table) if extra else table
 
 
 # One analyzer per worker process, set by `_init_worker`.
 _WORKER: dict[str, object] = {}
 
 
-def _init_worker(analyzer: Analyzer, vectors: bool, schema: str, parent: int, parent_tmp: str | None) -> None:
+def _init_worker(analyzer: Analyzer, vectors: bool, schema: str, extra: Extra | None, parent: int,
+                 parent_tmp: str | None) -> None:
     import cv2
 
     cv2.setNumThreads(1)  # one core per worker: the pool is the parallelism
     threading.Thread(target=_exit_with, args=(parent, parent_tmp), name="facelens-parent-watch", daemon=True).start()
-    _WORKER.update(analyzer=analyzer, vectors=vectors, schema=schema)
+    _WORKER.update(analyzer=analyzer, vectors=vectors, schema=schema, extra=extra)
 
 
 def _exit_with(parent: int, parent_tmp: str | None) -> None:
@@ -133,7 +160,7 @@ def _ready() -> bool:
 
 
 def _work(path: str) -> pa.Table:
-    return file_table(_WORKER["analyzer"], path, _WORKER["vectors"], _WORKER["schema"])  # type: ignore[arg-type]
+    return file_table(_WORKER["analyzer"], path, _WORKER["vectors"], _WORKER["schema"], _WORKER["extra"])  # type: ignore[arg-type]
 
 
 def _context() -> multiprocessing.context.BaseContext:
@@ -151,33 +178,33 @@ def default_workers() -> int:
 
 
 def run_local(analyzer: Analyzer, paths: Sequence[str], workers: int | None = None, vectors: bool = True,
-              schema: str = "openface") -> Iterator[tuple[str, pa.Table]]:
+              schema: str = "openface", extra: Extra | None = None) -> Iterator[tuple[str, pa.Table]]:
     """Yield `(path, rows)` for every path, in the order they finish.
 
-    `workers` processes (default: the number of cores, at most one per file) each hold one
-    `Analyzer`; with one worker the files are analysed in this process. A worker process that
+    `workers` processes (default: the number of cores; never more than files) each hold one
+    `Analyzer`; with `workers=1` (or one core) the files are analysed in this process. A worker process that
     dies (e.g. a native crash on a corrupt file) is replaced and its files retried; a file that
     kills `MAX_ATTEMPTS` workers becomes an error row.
     """
-    workers = max(1, min(workers or default_workers(), len(paths)))
-    if workers == 1:
+    if (workers or default_workers()) == 1:
         for path in paths:
-            yield path, file_table(analyzer, path, vectors, schema)
+            yield path, file_table(analyzer, path, vectors, schema, extra)
         return
     todo = deque((p, 0) for p in paths)
     while todo:
-        yield from _pool_pass(analyzer, todo, workers, vectors, schema)
+        yield from _pool_pass(analyzer, todo, max(1, min(workers or default_workers(), len(paths))), vectors, schema,
+                              extra)
 
 
 def _pool_pass(analyzer: Analyzer, todo: deque[tuple[str, int]], workers: int, vectors: bool,
-               schema: str) -> Iterator[tuple[str, pa.Table]]:
+               schema: str, extra: Extra | None) -> Iterator[tuple[str, pa.Table]]:
     """Run `todo` on one pool until it is empty or the pool breaks; then every file in flight goes
     back on `todo` (or becomes an error row once it has been in flight in `MAX_ATTEMPTS` broken
     pools) and the caller starts a fresh pool."""
     pending: dict[Future, tuple[str, int]] = {}
     tmp = multiprocessing.util.get_temp_dir()  # holds the forkserver's socket
     pool = ProcessPoolExecutor(workers, mp_context=_context(), initializer=_init_worker,
-                               initargs=(analyzer, vectors, schema, os.getpid(),
+                               initargs=(analyzer, vectors, schema, extra, os.getpid(),
                                          tmp if Path(tmp).name.startswith("pymp-") else None))
     restore = _exit_on_sigterm()
     try:
@@ -205,7 +232,8 @@ def _pool_pass(analyzer: Analyzer, todo: deque[tuple[str, int]], workers: int, v
                 yield path, future.result()
             elif attempts + 1 >= MAX_ATTEMPTS:
                 log.error("%s: a worker process died %d times on it", path, attempts + 1)
-                yield path, _error_rows(analyzer, path, f"{path}: worker process died while analysing it", vectors, schema)
+                yield path, _error_rows(analyzer, path, f"{path}: worker process died while analysing it", vectors,
+                                        schema, extra)
             else:
                 log.warning("%s: worker process died; retrying", path)
                 todo.appendleft((path, attempts + 1))

@@ -19,10 +19,11 @@ Layout
   written after its part. A resumed run deletes parts the manifest does not name.
 
 The manifest's first line (remote: ``header.json``) records the format, column schema,
-features and a user-supplied embedder's version (None: dlib's descriptor); resuming with other
-options is refused (`SchemaError`), so one output never mixes two embedders' vectors. Inputs are keyed by absolute
-path (symlinks not resolved), or by URI. Each entry names the node that analysed the input when
-the engine knows it (the Ray node id).
+features, a user-supplied embedder's version (None: dlib's descriptor) and the function that added
+columns (`extra`, if any); resuming with other options is refused (`SchemaError`), so one output
+never mixes two embedders' vectors or two sets of columns. Inputs are keyed by absolute path
+(symlinks not resolved), or by URI. Each entry names the node that analysed the input when the
+engine knows it (the Ray node id).
 """
 
 from __future__ import annotations
@@ -94,16 +95,20 @@ class BatchOutput:
         manifest are replaced).
     part_rows, part_seconds : Parquet only: write a part when this many rows are buffered, or
         when the oldest buffered row is this old.
+    extra : the name of the function that added columns to the rows (`facelens.scale.local.Extra`),
+        or None; recorded in the manifest (a manifest without it has None).
     """
 
     def __init__(self, path: str | Path, features: Iterable[str], schema: str = "openface", resume: bool = True,
-                 part_rows: int = 5000, part_seconds: float = 30.0, *, embedder: str | None = None) -> None:
+                 part_rows: int = 5000, part_seconds: float = 30.0, *, embedder: str | None = None,
+                 extra: str | None = None) -> None:
         if schema not in ("openface", "pyfeat"):
             raise SchemaError(f"unknown schema {schema!r}; choose openface or pyfeat")
         self.path: Any = storage.public(str(path)).rstrip("/") if storage.is_uri(path) else Path(path)
         self.format = format_of(path)
         self.manifest = manifest_path(path)
-        self.header = {"format": self.format, "schema": schema, "features": sorted(features), "embedder": embedder}
+        self.header = {"format": self.format, "schema": schema, "features": sorted(features), "embedder": embedder,
+                       "extra": extra}
         self.part_rows = part_rows
         self.part_seconds = part_seconds
         self.finished: dict[str, Finished] = {}
@@ -347,7 +352,8 @@ class RemoteBatchOutput(BatchOutput):
 
 
 def open_output(path: str | Path, features: Iterable[str], schema: str = "openface", resume: bool = True,
-                part_rows: int = 5000, part_seconds: float = 30.0, *, embedder: str | None = None) -> BatchOutput:
+                part_rows: int = 5000, part_seconds: float = 30.0, *, embedder: str | None = None,
+                extra: str | None = None) -> BatchOutput:
     """The resumable output for `path`: a local file or folder, or a URI (`RemoteBatchOutput`)."""
     cls = RemoteBatchOutput if storage.is_uri(path) else BatchOutput
-    return cls(path, features, schema, resume, part_rows, part_seconds, embedder=embedder)
+    return cls(path, features, schema, resume, part_rows, part_seconds, embedder=embedder, extra=extra)

@@ -36,12 +36,13 @@ import pyarrow as pa
 
 from facelens.api import Analyzer
 from facelens.errors import FacelensError
-from facelens.scale.local import default_workers, file_table
+from facelens.scale.local import Extra, default_workers, file_table
 
 log = logging.getLogger(__name__)
 
 FILES_PER_BATCH = 4  # inputs per actor call: small, so that results stream back steadily
-FILES_PER_BLOCK = 256  # at most this many paths per input block (and at least 4 blocks per actor)
+FILES_PER_BLOCK = 64  # at most this many paths per input block (and at least 4 blocks per actor): results stream
+# back a block at a time, and the last blocks leave actors idle for at most one block each
 MAX_PASSES = 3  # runs of the dataset over the inputs not yet received, when a run fails (a node lost)
 AUTH_HINT = ("the cluster uses token authentication (the log says InvalidAuthToken), set RAY_AUTH_MODE=token "
              "(the token comes from ~/.ray/auth_token, RAY_AUTH_TOKEN or RAY_AUTH_TOKEN_PATH), or use --address auto "
@@ -120,16 +121,16 @@ def from_ipc(data: bytes) -> pa.Table:
 class FileAnalyzer:
     """Ray Data class UDF: a batch of paths -> one row per path with its rows as IPC bytes."""
 
-    def __init__(self, analyzer: Analyzer, vectors: bool, schema: str) -> None:
+    def __init__(self, analyzer: Analyzer, vectors: bool, schema: str, extra: Extra | None = None) -> None:
         import cv2
 
         cv2.setNumThreads(1)  # one CPU per actor
-        self.analyzer, self.vectors, self.schema = analyzer, vectors, schema
+        self.analyzer, self.vectors, self.schema, self.extra = analyzer, vectors, schema, extra
         self.node = _ray().get_runtime_context().get_node_id()
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         paths = batch.column("path").to_pylist()
-        blobs = [to_ipc(file_table(self.analyzer, p, self.vectors, self.schema)) for p in paths]
+        blobs = [to_ipc(file_table(self.analyzer, p, self.vectors, self.schema, self.extra)) for p in paths]
         return pa.table({"path": pa.array(paths, pa.string()), "rows": pa.array(blobs, pa.large_binary()),
                          "node": pa.array([self.node] * len(paths), pa.string())})
 
@@ -140,10 +141,12 @@ def cluster_cpus() -> int:
 
 
 def run_ray(analyzer: Analyzer, paths: Sequence[str], workers: int | None = None, vectors: bool = True,
-            schema: str = "openface", address: str | None = None) -> Iterator[tuple[str, pa.Table, str]]:
+            schema: str = "openface", address: str | None = None,
+            extra: Extra | None = None) -> Iterator[tuple[str, pa.Table, str]]:
     """Yield `(path, rows, node id)` for every path as Ray finishes them (any order).
 
-    `workers` actors (default: every CPU Ray has), each holding one `Analyzer`. A failed run
+    `workers` actors (default: every CPU Ray has), each holding one `Analyzer`; `extra` adds
+    columns from each decoded image (`facelens.scale.local.Extra`). A failed run
     (e.g. a node lost) is followed by a run over the paths not yet yielded, `MAX_PASSES` runs in all.
     """
     todo = list(paths)
@@ -155,7 +158,7 @@ def run_ray(analyzer: Analyzer, paths: Sequence[str], workers: int | None = None
         for attempt in range(1, MAX_PASSES + 1):
             done: set[str] = set()
             try:
-                for item in _one_pass(ray, analyzer, todo, workers, vectors, schema):
+                for item in _one_pass(ray, analyzer, todo, workers, vectors, schema, extra):
                     done.add(item[0])
                     yield item
                 return
@@ -168,12 +171,13 @@ def run_ray(analyzer: Analyzer, paths: Sequence[str], workers: int | None = None
 
 
 def _one_pass(ray, analyzer: Analyzer, paths: list[str], workers: int | None, vectors: bool,  # noqa: ANN001
-              schema: str) -> Iterator[tuple[str, pa.Table, str]]:
+              schema: str, extra: Extra | None) -> Iterator[tuple[str, pa.Table, str]]:
     """One Ray Data run of the actor pool over `paths`."""
     actors = max(1, min(workers or cluster_cpus(), len(paths)))
     blocks = min(len(paths), max(actors * 4, -(-len(paths) // FILES_PER_BLOCK)))
     ds = ray.data.from_items([{"path": p} for p in paths], override_num_blocks=blocks)
-    ds = ds.map_batches(FileAnalyzer, fn_constructor_kwargs={"analyzer": analyzer, "vectors": vectors, "schema": schema},
+    kwargs = {"analyzer": analyzer, "vectors": vectors, "schema": schema, "extra": extra}
+    ds = ds.map_batches(FileAnalyzer, fn_constructor_kwargs=kwargs,
                         batch_size=FILES_PER_BATCH, batch_format="pyarrow", num_cpus=1,
                         compute=ray.data.ActorPoolStrategy(size=actors))
     for batch in ds.iter_batches(batch_size=None, batch_format="pyarrow"):

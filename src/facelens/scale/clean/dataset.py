@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import logging
-import os
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
@@ -14,27 +12,15 @@ import pyarrow.parquet as pq
 
 from facelens.api import Analyzer
 from facelens.errors import InputError
-from facelens.geometry.quality import sharpness
 from facelens.io import readers, storage
 from facelens.models.embedder import EmbedderSpec
 from facelens.scale import Finished, RunStats, run_batch
-from facelens.scale.clean.hashing import phash
-from facelens.scale.clean.paths import list_remote_dataset, read_rgb
-from facelens.scale.clean.report import write_report
+from facelens.scale.clean.paths import list_remote_dataset
+from facelens.scale.clean.report import shown_images, write_report
 from facelens.scale.clean.rules import CleanReport, Thresholds, embedder_record, find_problems
+from facelens.scale.clean.signals import image_signals
 
 log = logging.getLogger(__name__)
-
-
-def image_signals(path: str, box: np.ndarray | None) -> tuple[np.ndarray | None, float]:
-    """pHash of an image and the sharpness (`geometry.quality.sharpness`) of its face box (x1, y1, x2, y2)."""
-    try:
-        rgb = read_rgb(path)
-    except InputError:
-        return None, np.nan
-    if box is None or not np.isfinite(box).all():
-        return phash(rgb), np.nan
-    return phash(rgb), float(sharpness(rgb, np.asarray(box, np.float64).reshape(1, 2, 2))[0])
 
 
 # Listing.
@@ -72,10 +58,11 @@ def _analyzers(embedder: EmbedderSpec | str | Path | None = None) -> tuple[Analy
 def _analyse(images: pd.DataFrame, report: Path, models: tuple[Analyzer, Analyzer], engine: str,
              workers: int | None, address: str | None, on_start: Callable[[RunStats], None] | None,
              on_file: Callable[[Finished, RunStats], None] | None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Face rows of every image, and whole-image embeddings of images with no face detected."""
+    """Face rows of every image (with the workers' pHash, sharpness and thumbnail columns,
+    `signals.image_signals`), and whole-image embeddings of images with no face detected."""
     kw = dict(engine=engine, workers=workers, address=address, on_start=on_start, on_file=on_file)
     paths = images.path.tolist()
-    run_batch(models[0], paths, report / "faces.parquet", **kw)
+    run_batch(models[0], paths, report / "faces.parquet", extra=image_signals, **kw)
     faces = _rows(report / "faces.parquet", paths)
     seen = set(faces.file[(faces.success == 1) | faces.error.notna()])
     missing = [p for p in paths if p not in seen]
@@ -87,12 +74,25 @@ def _analyse(images: pd.DataFrame, report: Path, models: tuple[Analyzer, Analyze
 
 
 def _rows(out: Path, paths: list[str]) -> pd.DataFrame:
-    df = pq.read_table(out).to_pandas()
+    """Rows of `paths` in a batch output, without the thumbnails (read only for what the report shows)."""
+    columns = [c for c in pq.ParquetDataset(out).schema.names if c != "thumb"]
+    df = pq.read_table(out, columns=columns).to_pandas()
     return df[df.file.isin(set(paths))].reset_index(drop=True)
 
 
+def _thumbnails(out: Path, images: pd.DataFrame, rels: Iterable[str]) -> dict[str, bytes]:
+    """The workers' thumbnails of some images (dataset-relative paths), read from their rows in `out`."""
+    path_of = dict(zip(images.rel, images.path))
+    rel_of = {path_of[r]: r for r in rels if r in path_of}
+    if not rel_of:
+        return {}
+    table = pq.read_table(out, columns=["file", "thumb"], filters=[("file", "in", list(rel_of))])
+    return {rel_of[f]: t for f, t in zip(table.column("file").to_pylist(), table.column("thumb").to_pylist()) if t}
+
+
 def _per_image(images: pd.DataFrame, faces: pd.DataFrame, whole: pd.DataFrame, th: Thresholds) -> pd.DataFrame:
-    """One row per image: faces counted, largest face's quality/size/pose/embedding, whole-image embedding."""
+    """One row per image: faces counted, largest face's quality/size/pose/sharpness/embedding, the
+    image's pHash, whole-image embedding."""
     out = images.copy()
     ok = faces[faces.success == 1]
     errors = faces.dropna(subset=["error"]).groupby("file").error.first()
@@ -100,8 +100,10 @@ def _per_image(images: pd.DataFrame, faces: pd.DataFrame, whole: pd.DataFrame, t
     largest = ok.loc[ok.groupby("file").face_h.idxmax()].set_index("file") if len(ok) else ok.set_index("file")
     big = ok.face_h >= th.second_face_ratio * ok.file.map(largest.face_h)
     out["faces"] = out.path.map(ok[big].groupby("file").size()).fillna(0).astype(int)
-    for col in ("quality", "face_x", "face_y", "face_w", "face_h", "pose_Rx", "pose_Ry"):
+    for col in ("quality", "face_x", "face_y", "face_w", "face_h", "pose_Rx", "pose_Ry", "sharpness"):
         out[col] = out.path.map(largest[col]).astype(float)
+    hashes = faces.drop_duplicates("file").set_index("file").phash
+    out["phash"] = [np.frombuffer(h, np.uint8) if isinstance(h, bytes) else None for h in out.path.map(hashes)]
     wholes = whole.set_index("file").embedding if len(whole) else pd.Series(dtype=object)
     out["embedding"] = _arrays(out.path.map(largest.embedding))
     out["whole_image"] = _arrays(out.path.map(wholes))
@@ -111,15 +113,6 @@ def _per_image(images: pd.DataFrame, faces: pd.DataFrame, whole: pd.DataFrame, t
 def _arrays(values: pd.Series) -> list[np.ndarray | None]:
     """Vectors as float64 arrays, missing ones as None (pandas maps them to NaN)."""
     return [np.asarray(v, np.float64) if isinstance(v, (np.ndarray, list)) else None for v in values]
-
-
-def _with_signals(img: pd.DataFrame) -> pd.DataFrame:
-    """Add pHash and face sharpness columns (images decoded again, on threads)."""
-    boxes = [None if np.isnan(x) else np.array([x, y, x + w, y + h])
-             for x, y, w, h in zip(img.face_x, img.face_y, img.face_w, img.face_h)]
-    with ThreadPoolExecutor(min(8, os.cpu_count() or 1)) as pool:
-        signals = list(pool.map(image_signals, img.path, boxes))
-    return img.assign(phash=[h for h, _ in signals], sharpness=[v for _, v in signals])
 
 
 def clean_dataset(dataset: str | Path, report: str | Path, *, engine: str = "local", workers: int | None = None,
@@ -149,11 +142,11 @@ def clean_dataset(dataset: str | Path, report: str | Path, *, engine: str = "loc
             faces, whole = _analyse(images, report, models, engine, workers, address, on_start, on_file)
     else:
         faces, whole = _analyse(images, report, models, engine, workers, address, on_start, on_file)
-    img = _with_signals(_per_image(images, faces, whole, th))
+    img = _per_image(images, faces, whole, th)
     findings, flagged = find_problems(img, th)
     result = CleanReport(dataset, report, len(images), images.identity.nunique(), findings, th, flagged,
                          embedder_record(models[0].embedder))
-    write_report(result)
+    write_report(result, images, _thumbnails(report / "faces.parquet", images, shown_images(findings, images)))
     return result
 
 

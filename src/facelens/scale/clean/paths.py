@@ -6,19 +6,11 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from facelens.io import readers, storage
 
 log = logging.getLogger(__name__)
-
-
-def read_rgb(path: str | Path) -> np.ndarray:
-    """An image file, or an object by URI, as RGB."""
-    if storage.is_uri(path):
-        return readers.read_image(storage.read_bytes(str(path)), name=str(path))
-    return readers.read_image(path)
 
 
 def join(dataset: Path | str, rel: str) -> Path | str:
@@ -27,12 +19,6 @@ def join(dataset: Path | str, rel: str) -> Path | str:
 
 def path_name(path: Path | str) -> str:
     return storage.name(path) if storage.is_uri(path) else Path(path).name
-
-
-def folder_files(folder: Path | str) -> list[Path | str]:
-    if storage.is_uri(folder):
-        return list(storage.list_files(str(folder), readers.IMAGE_EXTS))
-    return sorted(p for p in Path(folder).glob("*") if p.is_file())
 
 
 def list_remote_dataset(prefix: str) -> pd.DataFrame:
