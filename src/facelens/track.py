@@ -434,7 +434,11 @@ class MeshTracker:
         return resolved
 
 
-LAG = 2  # frames whose per-frame features may still be computing while the next one is tracked
+# Frames whose per-frame features may still be computing while later ones are tracked. A scheduled
+# detection holds the tracking thread for several frames' worth of the worker's time (FaceBoxes
+# at ~1 MP: ~100 ms against ~20 ms of per-frame features for one face), so the worker needs that
+# many frames queued not to sit idle meanwhile.
+LAG = 8
 
 
 class HoldBack:
