@@ -1,5 +1,6 @@
 """The per-image stages, in one place for still images (`facelens.api.Analyzer`) and video
-(`facelens.track.MeshTracker`): detect -> mesh from ROIs -> derived geometry -> heads -> identity.
+(`facelens.track.MeshTracker`): detect -> mesh from ROIs -> Face Mesh V2 pass (irises, blendshape
+points) -> derived geometry -> heads -> identity.
 
 `Pipeline` holds the options and the models; each model is built on first use, so only the
 models that the requested features need are ever loaded.
