@@ -86,7 +86,7 @@ def main() -> None:
     v1, v2 = Analyzer("blendshapes", mesh="v1"), Analyzer("blendshapes", mesh="v2")
     analyzer, shapes, net = v1, Blendshapes(), fm.FaceMeshV2()
     variants = {  # (rgb, detection ROI) -> (52,) scores
-        "facelens default (v1 mesh, V2 pass)": lambda rgb, roi: v1.blendshapes(rgb, v1.mesh_from_rois(rgb, [roi], True)[0])[0],
+        "facelens default (v1 mesh, V2 pass)": lambda rgb, roi: v1.blendshapes(rgb, v1.mesh_from_rois(rgb, [roi], True, irises=False)[0])[0],
         "facelens --mesh v2": lambda rgb, roi: v2.blendshapes(rgb, v2.mesh_from_rois(rgb, [roi], True)[0])[0],
         "v1 468 + iris points": lambda rgb, roi: shapes(v1.mesh_from_rois(rgb, [roi], refine=True)[0])[0],
         "V2, 1 pass on detection ROI": lambda rgb, roi: shapes(net(rgb, roi)[0][None])[0],

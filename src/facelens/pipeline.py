@@ -124,7 +124,7 @@ class Pipeline:
         return FaceDetector(self.detector_kind, self.min_score)
 
     @functools.cached_property
-    def mesh_model(self) -> fm.FaceMeshV2 | fm.FaceMesh:
+    def mesh_model(self) -> fm.FaceMesh:
         return fm.FaceMeshV2() if self.mesh_kind == "v2" else fm.FaceMesh()
 
     @functools.cached_property
@@ -218,7 +218,7 @@ class Pipeline:
         """(N,478,3) Face Mesh V2 points of the faces of `mesh`, on the ROI that MediaPipe's
         FaceLandmarker would crop (`facemesh.IMAGE_ROI_SCALE`, placed by `mesh`); with
         `mesh="v2"` the main mesh itself."""
-        if mesh.shape[1] == 478 and self.mesh_kind == "v2":
+        if self.mesh_kind == "v2":
             return mesh
         if len(mesh) == 0:
             return np.zeros((0, 478, 3), np.float32)

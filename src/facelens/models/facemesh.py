@@ -114,31 +114,26 @@ def crop(rgb: np.ndarray, roi: Roi, out: int) -> np.ndarray:
 class FaceMesh:
     """`FaceMesh()(rgb, roi) -> (mesh (468, 3) image pixels, presence score)`."""
 
+    asset, size, points = "face_landmark", MESH_SIZE, 468
+
     def __init__(self) -> None:
-        self.model = Model("face_landmark")
+        self.model = Model(self.asset)
 
     def __call__(self, rgb: np.ndarray, roi: Roi) -> tuple[np.ndarray, float]:
-        x = crop(rgb, roi, MESH_SIZE).astype(np.float32)[None] / 255.0
-        pts, flag = self.model(x)
+        x = crop(rgb, roi, self.size).astype(np.float32)[None] / 255.0
+        pts, flag = self.model(x)[:2]
         score = float(1.0 / (1.0 + np.exp(-np.clip(flag.reshape(-1)[0], -80, 80))))
-        return roi.to_image(pts.reshape(468, 3), MESH_SIZE), score
+        return roi.to_image(pts.reshape(self.points, 3), self.size), score
 
 
-class FaceMeshV2:
+class FaceMeshV2(FaceMesh):
     """`FaceMeshV2()(rgb, roi) -> (mesh (478, 3) image pixels, presence score)`.
 
     Face Mesh V2 from MediaPipe's Face Landmarker bundle: a 256x256 crop in, all 478 points
     (irises included) out in one pass.
     """
 
-    def __init__(self) -> None:
-        self.model = Model("face_landmarks_detector")
-
-    def __call__(self, rgb: np.ndarray, roi: Roi) -> tuple[np.ndarray, float]:
-        x = crop(rgb, roi, MESH_V2_SIZE).astype(np.float32)[None] / 255.0
-        pts, flag = self.model(x)[:2]
-        score = float(1.0 / (1.0 + np.exp(-np.clip(flag.reshape(-1)[0], -80, 80))))
-        return roi.to_image(pts.reshape(478, 3), MESH_V2_SIZE), score
+    asset, size, points = "face_landmarks_detector", MESH_V2_SIZE, 478
 
 
 def similarity(src: np.ndarray, dst: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
