@@ -1,7 +1,7 @@
 """Hard scene cuts from tiny thumbnails: the cheap cue that tells the tracker to look again.
 
-Each frame is reduced to a 64x36 RGB thumbnail (a strided view of the frame, then an area
-resize: ~0.2 ms at 1080p). A frame is a cut when the mean absolute difference from the previous
+Each frame is reduced to a 64x36 RGB thumbnail (every n-th pixel, then an area resize: ~0.2 ms
+at 1080p, ~0.1 ms at 640x360). A frame is a cut when the mean absolute difference from the previous
 thumbnail, in 0-255 grey levels, exceeds `CUT_THRESHOLD`. Measured on the shared videos and the
 clips of benchmarks/clips.py: consecutive frames of one shot differ by 0.6-3.4 (median) and at
 most 8.2 (walking_people, WolfgangLanger, single_face, the cut-free stretches of
@@ -32,7 +32,7 @@ MIN_REGION = 6  # thumbnail pixels a side a region needs to be judged
 def thumbnail(rgb: np.ndarray) -> np.ndarray:
     """(36, 64, 3) int16 thumbnail of an RGB frame."""
     step = max(1, rgb.shape[1] // (4 * THUMB_W))
-    small = np.ascontiguousarray(rgb[::step, ::step])
+    small = cv2.resize(rgb, (rgb.shape[1] // step, rgb.shape[0] // step), interpolation=cv2.INTER_NEAREST)
     return cv2.resize(small, (THUMB_W, THUMB_H), interpolation=cv2.INTER_AREA).astype(np.int16)
 
 

@@ -439,6 +439,9 @@ class MeshTracker:
 # at ~1 MP: ~100 ms against ~20 ms of per-frame features for one face), so the worker needs that
 # many frames queued not to sit idle meanwhile.
 LAG = 8
+# Threads computing the per-frame features. One worker left the second core partly idle (the
+# tracking thread needs less than the features do); two overlap frames whatever their faces.
+WORKERS = 2
 
 
 class HoldBack:
@@ -490,7 +493,7 @@ def video_frames(pipeline: Pipeline, path: str | Path, every: int = 1, start: fl
 
     last = -1
     frames = 0
-    with ThreadPoolExecutor(1, thread_name_prefix="facelens-describe") as pool:
+    with ThreadPoolExecutor(WORKERS, thread_name_prefix="facelens-describe") as pool:
         held = HoldBack(tracker, pool)
         for frame in prefetch(readers.read_video(path, every=every, start=start, end=end)):
             last = frame.index

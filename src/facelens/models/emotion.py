@@ -52,8 +52,5 @@ class Emotion:
         both = np.concatenate([gray, gray[:, :, ::-1]])
         x = (both.astype(np.float32)[..., None] / 255.0 - 0.5) * 2.0
         (probs,) = self.model(x)[:1]
-        probs = np.asarray(probs, np.float32).reshape(2 * len(boxes), -1)
-        if not np.allclose(probs.sum(1), 1, atol=1e-3):  # logits -> probabilities
-            e = np.exp(probs - probs.max(1, keepdims=True))
-            probs = e / e.sum(1, keepdims=True)
-        return probs.reshape(2, len(boxes), -1).mean(0)[:, _TO_OURS]
+        probs = np.asarray(probs, np.float32).reshape(2, len(boxes), -1)  # the graph ends in a softmax
+        return probs.mean(0)[:, _TO_OURS]
