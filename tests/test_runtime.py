@@ -1,11 +1,13 @@
-"""The model runtime interface: one `Model` called from several threads at once."""
+"""The model runtime interface (one `Model` called from several threads at once) and the bundled model files."""
 
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
 
-from facelens.models.runtime import Model
+from facelens.models.runtime import ASSETS, Model, file_sha256, manifest
+
+MAX_ASSET_BYTES = 20_000_000  # every committed model file stays under 20 MB
 
 
 @pytest.mark.parametrize("name, shape", [("face_landmarks_detector", (1, 256, 256, 3)), ("emotion", (2, 64, 64, 1))])
@@ -21,3 +23,12 @@ def test_model_called_from_threads_gives_each_call_its_own_result(name, shape):
     for i, out in enumerate(together):
         np.testing.assert_allclose(out, alone[i % len(inputs)], rtol=1e-5, atol=1e-5)
     assert not np.allclose(alone[0], alone[1])  # the inputs differ, so a mix-up would show
+
+
+def test_bundled_assets_are_small_and_match_the_manifest():
+    bundled = [e for e in manifest().values() if not e["file"].startswith("package:")]
+    assert bundled
+    for entry in bundled:
+        path = ASSETS / entry["file"]
+        assert path.stat().st_size == entry["bytes"] < MAX_ASSET_BYTES, entry["file"]
+        assert file_sha256(path) == entry["sha256"], entry["file"]

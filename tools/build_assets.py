@@ -553,7 +553,7 @@ def notice_text(mp_license: str, fa_license: str, hm_license: str, fl_license: s
           dlib's dlib_face_recognition_resnet_model_v1 (Davis E. King, CC0 1.0 / public domain),
           rebuilt as ONNX by tools/build_dlib_resnet_onnx.py from the uint8-quantised copy of its
           weights in model/face_recognition_model.bin of npm {FACE_API[0]}@{FACE_API[1]}
-          (MIT, Copyright (c) Vladimir Mandic; licence text below).
+          (MIT, Copyright (c) Vladimir Mandic; licence text below); weights stored as float16.
         faceboxes.onnx
           Converted (tf2onnx, opset 13) from models/faceboxes.json + faceboxes.bin of npm
           {HUMAN_MODELS[0]}@{HUMAN_MODELS[1]} (package: MIT, Copyright (c) 2021 Vladimir Mandic).

@@ -16,6 +16,8 @@ valid convs on the main path, 2x2/2 average pooling on the skip path, zero-pads 
 at the bottom/right when the pooled skip is one larger, and the skip path's channels with zeros
 (as dlib's add_prev does). Each affine (dlib's batch-norm, frozen) is folded into its conv.
 dlib divides by 256 where face-api divides by 255: this graph uses dlib's 256.
+The conv and fc weights are stored as float16, each followed by a Cast to float32 (onnxruntime
+folds the casts when it loads the file), which keeps the file under 20 MB; biases stay float32.
 
 `tools/build_assets.py` runs this in its throwaway converter venv (it needs numpy and `onnx`
 only) and records the file in MANIFEST.json; tests/identity/test_resnet_onnx.py checks the
@@ -89,6 +91,13 @@ def build(w: dict[str, np.ndarray]):  # noqa: ANN201 - onnx types
         inits.append(numpy_helper.from_array(np.asarray(arr, np.float32), n))
         return n
 
+    def const_half(arr: np.ndarray, prefix: str) -> str:
+        """A float16 initializer cast to float32: half the bytes, the graph still computes in float32."""
+        n = name(prefix)
+        inits.append(numpy_helper.from_array(np.asarray(arr, np.float16), f"{n}_f16"))
+        nodes.append(helper.make_node("Cast", [f"{n}_f16"], [n], to=TensorProto.FLOAT))
+        return n
+
     def conv(x: str, prefix: str, stride: int, relu: bool) -> str:
         f, b = w[f"{prefix}/conv/filters"], w[f"{prefix}/conv/bias"]  # HWIO, (O,)
         s, sb = w[f"{prefix}/scale/weights"], w[f"{prefix}/scale/biases"]
@@ -97,7 +106,7 @@ def build(w: dict[str, np.ndarray]):  # noqa: ANN201 - onnx types
         k = f.shape[0]
         pad = [0, 0, 0, 0] if stride == 2 else [k // 2] * 4
         y = name("conv")
-        nodes.append(helper.make_node("Conv", [x, const(weight, "w"), const(bias, "b")], [y],
+        nodes.append(helper.make_node("Conv", [x, const_half(weight, "w"), const(bias, "b")], [y],
                                       kernel_shape=[k, k], strides=[stride, stride], pads=pad))
         if relu:
             r = name("relu")
@@ -152,7 +161,7 @@ def build(w: dict[str, np.ndarray]):  # noqa: ANN201 - onnx types
     nodes.append(helper.make_node("GlobalAveragePool", [x], [g]))
     flat = name("flat")
     nodes.append(helper.make_node("Flatten", [g], [flat], axis=1))
-    nodes.append(helper.make_node("MatMul", [flat, const(w["fc"], "fc")], ["descriptor"]))
+    nodes.append(helper.make_node("MatMul", [flat, const_half(w["fc"], "fc")], ["descriptor"]))
     graph = helper.make_graph(
         nodes, "dlib_face_recognition_resnet_model_v1",
         [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 3, 150, 150])],
@@ -160,7 +169,8 @@ def build(w: dict[str, np.ndarray]):  # noqa: ANN201 - onnx types
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)],
                               producer_name="facelens tools/build_dlib_resnet_onnx.py")
     model.doc_string = ("dlib_face_recognition_resnet_model_v1 (Davis King, CC0) rebuilt from the uint8 weights "
-                        "in npm @vladmandic/face-api@1.7.15 model/face_recognition_model.bin; input (N,3,150,150) "
+                        "in npm @vladmandic/face-api@1.7.15 model/face_recognition_model.bin, stored as float16 and "
+                        "computed in float32; input (N,3,150,150) "
                         f"RGB dlib face chips as (pixel - {list(MEAN_RGB)}) / 256")
     model.ir_version = 8
     return model

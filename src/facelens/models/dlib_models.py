@@ -3,11 +3,12 @@
 - `DlibEmbedder`: the 128-D ResNet face descriptor (LFW 99.38%, CC0), on dlib's own 150×150
   face chips aligned by its 5-point predictor (CC0).
 - `OnnxEmbedder` (the default): the same network and chips, its weights rebuilt as ONNX from
-  face-api's uint8 copy (`tools/build_dlib_resnet_onnx.py`) and run with onnxruntime, which
-  batches the faces of a frame and releases the GIL. On the 40 shared identity faces its
-  descriptors lie 0.038 from dlib's (mean Euclidean distance, descriptors of norm ~1.47; max
-  0.045), pair distances differ by 0.003 on average (max 0.013), pair accuracy at 0.6 is the
-  same (0.996 on 780 pairs), at 8-12x dlib's speed on the same cores.
+  face-api's uint8 copy (`tools/build_dlib_resnet_onnx.py`, stored as float16, computed in
+  float32) and run with onnxruntime, which batches the faces of a frame and releases the GIL.
+  On the 40 shared identity faces its descriptors lie 0.038 from dlib's (mean Euclidean
+  distance, descriptors of norm ~1.47; max 0.045), pair distances differ by 0.003 on average
+  (max 0.013), pair accuracy at 0.6 is the same (0.996 on 780 pairs), at 8-12x dlib's speed on
+  the same cores. The float16 storage moves descriptors by under 0.001 from float32 weights.
 - `DlibLandmarks68`: the iBUG 68-point shape predictor. Its weights were trained on iBUG 300-W
   and are licensed for non-commercial research only; facelens derives 68 points from the mesh by
   default and uses this only when asked (`landmarks68="dlib"`).
