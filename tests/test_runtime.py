@@ -1,11 +1,13 @@
-"""The model runtime interface (one `Model` called from several threads at once) and the bundled model files."""
+"""The model runtime interface (one `Model` called from several threads at once, `sigmoid`) and the
+bundled model files."""
 
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
 
-from facelens.models.runtime import ASSETS, Model, file_sha256, manifest
+from facelens.models.runtime import ASSETS, Model, file_sha256, manifest, sigmoid
 
 MAX_ASSET_BYTES = 20_000_000  # every committed model file stays under 20 MB
 
@@ -32,3 +34,14 @@ def test_bundled_assets_are_small_and_match_the_manifest():
         path = ASSETS / entry["file"]
         assert path.stat().st_size == entry["bytes"] < MAX_ASSET_BYTES, entry["file"]
         assert file_sha256(path) == entry["sha256"], entry["file"]
+
+
+def test_sigmoid_is_the_logistic_without_overflow():
+    x = np.array([-3.0, -0.5, 0.0, 0.5, 3.0])
+    np.testing.assert_allclose(sigmoid(x), 1 / (1 + np.exp(-x)), rtol=1e-12)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no overflow warning at extreme logits
+        extreme = sigmoid(np.array([-1e4, -100.0, 100.0, 1e4], np.float32))
+    assert extreme.dtype == np.float32
+    np.testing.assert_allclose(extreme, [0, 0, 1, 1], atol=1e-30)
+    assert float(sigmoid(0.0)) == 0.5

@@ -75,6 +75,7 @@ from facelens.faces import Faces, FrameResult
 from facelens.io import readers
 from facelens.models import facemesh as fm
 from facelens.models.blazeface import iou_matrix
+from facelens.models.runtime import sigmoid
 from facelens.pipeline import Pipeline
 from facelens.video import prefetch
 
@@ -123,7 +124,7 @@ def aggregate_age_gender(samples: np.ndarray) -> tuple[float, float, float]:
         return np.nan, np.nan, np.nan
     w = 1.0 / samples[:, 1] ** 2
     return (float(w @ samples[:, 0] / w.sum()), float(np.sqrt(len(w) / w.sum())),
-            float(1 / (1 + np.exp(-samples[:, 2].mean()))))
+            float(sigmoid(samples[:, 2].mean())))
 
 
 @dataclass

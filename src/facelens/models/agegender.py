@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from facelens.geometry.align import upright_square_matrices, warp
-from facelens.models.runtime import Model, asset_path
+from facelens.models.runtime import Model, asset_path, sigmoid
 
 SIZE = 112
 MEAN_RGB = np.array([122.782, 117.001, 104.298], np.float32)
@@ -106,4 +106,4 @@ class AgeGender:
         cal = calibration()
         age = cal.age(raw_age.mean(0))
         logit = cal.male_logit(view_logits)
-        return AgeGenderEstimate(age, cal.age_sd(age), (1 / (1 + np.exp(-logit))).astype(np.float32), logit)
+        return AgeGenderEstimate(age, cal.age_sd(age), sigmoid(logit).astype(np.float32), logit)

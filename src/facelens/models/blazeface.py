@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from facelens.models.runtime import Model
+from facelens.models.runtime import Model, sigmoid
 
 
 @dataclass(frozen=True)
@@ -120,7 +120,7 @@ class BlazeFace:
         x = (square.astype(np.float32) / 127.5 - 1.0)[None]
         raw, logits = self.model(x)
         raw, logits = raw[0], logits[0, :, 0]
-        scores = 1.0 / (1.0 + np.exp(-np.clip(logits, -80, 80)))
+        scores = sigmoid(logits)
         keep = scores >= self.min_score
         raw, scores, anc = raw[keep], scores[keep], self.anchors[keep]
         centre = raw[:, 0:2] / size + anc

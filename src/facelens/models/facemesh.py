@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from facelens.models.runtime import Model
+from facelens.models.runtime import Model, sigmoid
 
 MESH_SIZE = 192
 MESH_V2_SIZE = 256
@@ -122,7 +122,7 @@ class FaceMesh:
     def __call__(self, rgb: np.ndarray, roi: Roi) -> tuple[np.ndarray, float]:
         x = crop(rgb, roi, self.size).astype(np.float32)[None] / 255.0
         pts, flag = self.model(x)[:2]
-        score = float(1.0 / (1.0 + np.exp(-np.clip(flag.reshape(-1)[0], -80, 80))))
+        score = float(sigmoid(flag.reshape(-1)[0]))
         return roi.to_image(pts.reshape(self.points, 3), self.size), score
 
 

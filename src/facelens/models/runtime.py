@@ -2,7 +2,8 @@
 
 A `Model` is a picklable handle: it pickles as its asset name and rebuilds its session on first
 use on the other side (what Ray actors and process pools need). Every file is checked against the
-sha256 recorded in `assets/MANIFEST.json` before it is loaded.
+sha256 recorded in `assets/MANIFEST.json` before it is loaded. `sigmoid` turns the logits that
+several networks output into probabilities.
 """
 
 from __future__ import annotations
@@ -72,6 +73,10 @@ def asset_path(name: str) -> Path:
         raise ModelError(f"{path} does not match the sha256 in MANIFEST.json; reinstall facelens")
     return path
 
+
+def sigmoid(x: np.ndarray | float) -> np.ndarray:
+    """The logistic `1 / (1 + exp(-x))` of a network's logits, without overflow at any `x` (float32 stays float32)."""
+    return np.exp(-np.logaddexp(0, -np.asarray(x)))
 
 
 XNNPACK_NOTICE = b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU."
