@@ -19,7 +19,7 @@ from tiny_embedders import DIM, projection
 from typer.testing import CliRunner
 
 from facelens.cli import app
-from facelens.models.dlib_models import DLIB_THRESHOLD
+from facelens.models.dlib_models import DLIB_THRESHOLD, DlibEmbedder
 from facelens.models.embedder import EmbedderSpec
 from facelens.scale.clean import Thresholds, clean_dataset
 
@@ -45,7 +45,7 @@ def test_thresholds_follow_the_same_person_distance() -> None:
         {k: v for k, v in asdict(Thresholds()).items() if k not in identity}
 
 
-@pytest.mark.slow  # two clean runs of a 16-image dataset (the second resumes)
+@pytest.mark.slow  # three clean runs of a 16-image dataset (the second resumes, the third starts over)
 def test_clean_embeds_with_the_user_model_and_its_thresholds(small: tuple[Path, Path], tmp_path: Path) -> None:
     dataset, model = small
     report = tmp_path / "report"
@@ -73,9 +73,14 @@ def test_clean_embeds_with_the_user_model_and_its_thresholds(small: tuple[Path, 
     assert len(tight) < len(loose) and (tight.centre_distance < 0.1415).all() and (loose.centre_distance < 1.0).all()
     assert json.loads((report / "summary.json").read_text())["thresholds"]["same_person"] == pytest.approx(0.1411, abs=1e-3)
 
-    # One report never mixes two embedders' vectors: dlib's descriptor on it is refused.
+    # One report never mixes two embedders' vectors: dlib's descriptor on it is refused, and
+    # --no-resume (which the message names) analyses every image again with it.
     mixed = runner.invoke(app, ["clean", str(dataset), "-o", str(report), "--workers", "2"])
-    assert mixed.exit_code == 2 and "was written with" in mixed.output
+    assert mixed.exit_code == 2 and "was written with" in mixed.output and "--no-resume" in mixed.output
+    again = runner.invoke(app, ["clean", str(dataset), "-o", str(report), "--workers", "2", "--no-resume"])
+    assert again.exit_code == 0, again.output
+    assert json.loads((report / "summary.json").read_text())["embedder"]["name"] == DlibEmbedder.name
+    assert {len(e) for e in pq.read_table(report / "faces.parquet").column("embedding").to_pylist()} == {128}
 
 
 def test_a_bad_embedder_is_one_line_exit_2(small: tuple[Path, Path], tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -16,7 +17,7 @@ import pytest
 from shared_data import data_path
 
 from facelens import Analyzer
-from facelens.errors import FeatureError
+from facelens.errors import FacelensError, FeatureError
 from facelens.scale import manifest_path, run_batch
 from facelens.scale.local import file_table
 from facelens.scale.manifest import BatchOutput
@@ -115,6 +116,36 @@ def test_resume_refuses_other_options_and_no_resume_starts_over(tmp_path: Path) 
     assert stats.files == 1
     row = json.loads(out.read_text().splitlines()[0])
     assert "gaze_angle_x" in row and len(out.read_text().splitlines()) == 1
+
+
+def command_options(name: str) -> set[str]:
+    """Every option spelling of the `facelens NAME` command."""
+    import typer
+
+    from facelens.cli import app
+
+    command = typer.main.get_command(app).commands[name]
+    return {o for p in command.params for o in (*p.opts, *p.secondary_opts)}
+
+
+def test_start_over_messages_name_an_option_of_each_command_that_reaches_them(tmp_path: Path) -> None:
+    """A refused resume tells the user how to start over: with an option `analyze` and `clean` both have
+    (both write resumable Parquet), and for a CSV/JSONL output shorter than its manifest, one of `analyze`."""
+    out = tmp_path / "out.parquet"
+    run_batch(Analyzer("pose"), [], out)
+    with pytest.raises(FeatureError) as other_options:
+        run_batch(Analyzer("pose,gaze"), [], out)
+    table = tmp_path / "out.csv"
+    run_batch(Analyzer("pose"), [], table)
+    with manifest_path(table).open("a") as fh:
+        fh.write(json.dumps({"input": "/gone.png", "rows": 1, "faces": 1, "error": False, "end": 10**6}) + "\n")
+    with pytest.raises(FacelensError, match="shorter") as truncated:
+        run_batch(Analyzer("pose"), [], table)
+    for message, commands in ((str(other_options.value), ("analyze", "clean")), (str(truncated.value), ("analyze",))):
+        named = set(re.findall(r"--[a-z][a-z-]*", message))
+        assert named, message
+        for command in commands:
+            assert named <= command_options(command), (command, message)
 
 
 def test_empty_input_list_still_writes_the_columns(tmp_path: Path) -> None:

@@ -105,6 +105,8 @@ def clean(
     engine: str = typer.Option("local", "--engine", help=ENGINE_HELP),
     workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Processes or Ray actors (default: all cores)."),
     address: Optional[str] = typer.Option(None, "--address", help="Ray cluster to join (with --engine ray)."),
+    resume: bool = typer.Option(True, "--resume/--no-resume", help="Skip images that the report folder's "
+                                "manifests list as analysed (--no-resume analyses every image again)."),
     embedder: Optional[Path] = EMBEDDER,
     embedder_preset: Optional[str] = EMBEDDER_PRESET,
     embedder_input: Optional[int] = EMBEDDER_INPUT,
@@ -139,7 +141,7 @@ def clean(
             cl.check_no_quarantine(output)
         with batch_progress("images") as (on_start, on_file):
             report = cl.clean_dataset(dataset, output, engine=engine, workers=workers, address=address,
-                                      embedder=spec, on_start=on_start, on_file=on_file)
+                                      embedder=spec, resume=resume, on_start=on_start, on_file=on_file)
         if apply == "quarantine":
             moved = cl.quarantine(report)
     except (FeatureError, EmbedderError) as exc:

@@ -1,7 +1,7 @@
 """Find what is wrong in a face dataset laid out as one folder per identity, and quarantine it.
 
 `clean_dataset(DATASET, REPORT)` analyses every image with a batch engine (resumably, into
-REPORT/faces.parquet), then finds:
+REPORT/faces.parquet; `resume=False` starts over), then finds:
 
 | finding           | rule (defaults in `Thresholds`)                                                         |
 |-------------------|------------------------------------------------------------------------------------------|

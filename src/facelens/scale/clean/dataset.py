@@ -56,11 +56,11 @@ def _analyzers(embedder: EmbedderSpec | str | Path | None = None) -> tuple[Analy
 
 
 def _analyse(images: pd.DataFrame, report: Path, models: tuple[Analyzer, Analyzer], engine: str,
-             workers: int | None, address: str | None, on_start: Callable[[RunStats], None] | None,
+             workers: int | None, address: str | None, resume: bool, on_start: Callable[[RunStats], None] | None,
              on_file: Callable[[Finished, RunStats], None] | None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Face rows of every image (with the workers' pHash, sharpness and thumbnail columns,
     `signals.image_signals`), and whole-image embeddings of images with no face detected."""
-    kw = dict(engine=engine, workers=workers, address=address, on_start=on_start, on_file=on_file)
+    kw = dict(engine=engine, workers=workers, address=address, resume=resume, on_start=on_start, on_file=on_file)
     paths = images.path.tolist()
     run_batch(models[0], paths, report / "faces.parquet", extra=image_signals, **kw)
     faces = _rows(report / "faces.parquet", paths)
@@ -117,13 +117,13 @@ def _arrays(values: pd.Series) -> list[np.ndarray | None]:
 
 def clean_dataset(dataset: str | Path, report: str | Path, *, engine: str = "local", workers: int | None = None,
                   address: str | None = None, thresholds: Thresholds | None = None,
-                  embedder: EmbedderSpec | str | Path | None = None,
+                  embedder: EmbedderSpec | str | Path | None = None, resume: bool = True,
                   on_start: Callable[[RunStats], None] | None = None,
                   on_file: Callable[[Finished, RunStats], None] | None = None) -> CleanReport:
     """Analyse `dataset` (one folder per identity) and write CSVs, summary.json and index.html to `report`.
 
     The analysis is resumable: REPORT/faces.parquet keeps a manifest, so a re-run only analyses
-    new images (with the same embedder). `engine`, `workers` and `address` are those of
+    new images (with the same embedder); `resume=False` analyses every image again. `engine`, `workers` and `address` are those of
     `facelens.scale.run_batch`. `embedder`: a user-supplied ONNX face embedder (an `EmbedderSpec`
     or a path; see `facelens.models.embedder`) instead of dlib's descriptor; `thresholds`
     default to `Thresholds.following` its same-person distance.
@@ -139,9 +139,9 @@ def clean_dataset(dataset: str | Path, report: str | Path, *, engine: str = "loc
         from facelens.scale.ray_engine import ray_runtime
 
         with ray_runtime(address, workers):
-            faces, whole = _analyse(images, report, models, engine, workers, address, on_start, on_file)
+            faces, whole = _analyse(images, report, models, engine, workers, address, resume, on_start, on_file)
     else:
-        faces, whole = _analyse(images, report, models, engine, workers, address, on_start, on_file)
+        faces, whole = _analyse(images, report, models, engine, workers, address, resume, on_start, on_file)
     img = _per_image(images, faces, whole, th)
     findings, flagged = find_problems(img, th)
     result = CleanReport(dataset, report, len(images), images.identity.nunique(), findings, th, flagged,
