@@ -60,3 +60,26 @@ def test_every_command_is_mounted_when_run_as_a_module():
         done = subprocess.run([sys.executable, "-m", "facelens.cli", *command, "--help"], capture_output=True,
                               text=True, env=env)
         assert done.returncode == 0 and "Usage" in done.stdout, (command, done.stdout + done.stderr)
+
+
+def test_commands_that_embed_share_one_definition_of_the_embedder_options():
+    """Every command with --embedder* options (serve aside: its two read settings) uses console's."""
+    import typer
+
+    from facelens import console
+    from facelens.cli import app
+
+    shared = [console.EMBEDDER, console.EMBEDDER_PRESET, console.EMBEDDER_INPUT, console.EMBEDDER_NORM,
+              console.EMBEDDER_THRESHOLD]
+    users = []
+
+    def walk(command, name: str) -> None:
+        for sub, child in getattr(command, "commands", {}).items():
+            walk(child, f"{name} {sub}".strip())
+        options = [p for p in command.params if any(o.startswith("--embedder") for o in p.opts)]
+        if options and name != "serve":
+            users.append(name)
+            assert [(p.opts, p.help) for p in options] == [([o.param_decls[0]], o.help) for o in shared], name
+
+    walk(typer.main.get_command(app), "")
+    assert {"analyze", "verify", "cluster", "consistency", "clean", "gallery add"} <= set(users)

@@ -36,7 +36,8 @@ def progress() -> Progress:
 
 
 # The options of every command that embeds faces (analyze, verify, cluster, gallery, consistency,
-# clean, serve): one user-supplied ONNX embedder instead of dlib's descriptor.
+# clean): one user-supplied ONNX embedder instead of dlib's descriptor. `serve` has its own
+# --embedder and --embedder-preset, which fall back to FACELENS_EMBEDDER* settings.
 EMBEDDER = typer.Option(None, "--embedder", help="ONNX face-recognition model (e.g. an ArcFace or CurricularFace "
                         "file you have) for identity, instead of dlib's 128-D descriptor.")
 EMBEDDER_PRESET = typer.Option(None, "--embedder-preset", help="arcface or curricularface: 112 px, (x-127.5)/127.5, "
