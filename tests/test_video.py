@@ -170,3 +170,21 @@ def test_blendshapes_calibrated_and_plotted(tmp_path):
         assert result.exit_code == 0, result.output
         heights[name] = cv2.imread(str(tmp_path / f"{name}.png")).shape[0]
     assert heights["b.csv"] > heights["aus.csv"]  # a blendshape row below the AU row
+
+
+def test_describe_workers_yield_to_the_tracking_thread():
+    """Worker threads lower only their own priority (Linux), never the calling thread's."""
+    import os
+    import sys
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from facelens.track import WORKER_NICE, _yield_to_tracking
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("per-thread priorities are a Linux feature")
+    mine = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    with ThreadPoolExecutor(1, initializer=_yield_to_tracking) as pool:
+        worker = pool.submit(lambda: os.getpriority(os.PRIO_PROCESS, threading.get_native_id())).result()
+    assert worker == min(19, mine + WORKER_NICE)
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == mine
