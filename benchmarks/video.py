@@ -8,14 +8,17 @@ at many sizes) from ../shared/data/video, and three clips made from them in a sc
 (benchmarks/clips.py): two faces side by side, the same with the halves swapping places, and
 hard cuts between five shots.
 
-Every configuration runs in its own child process, so that its peak RSS (ru_maxrss from
+Configurations: the default features; the default features plus `blendshapes` (the expression
+issue's target on WolfgangLanger); landmarks alone. Every configuration runs in its own child
+process, so that its peak RSS (ru_maxrss from
 os.wait4) is its own. facelens FPS is net of start-up: the whole per-frame loop, decoding
 included (in the reader thread), after the models are loaded (load time reported apart). Frames
 per CPU-second count all threads of the process; they move less than FPS when other work shares
 the cores (the load average is printed and saved). Per-stage milliseconds per frame are the
 summed call times of each model (detector, mesh, irises, emotion, age/gender, identity) and of
-the per-frame features (`describe`, in the worker thread: it overlaps the others, so the stages
-do not add up to the wall time); decoding is timed apart, in a pass of its own.
+the per-frame features (`describe`, in the two worker threads, summed over both and timed while
+they share the cores: it overlaps the others, so the stages do not add up to the wall time);
+decoding is timed apart, in a pass of its own.
 face_recognition (HOG detection + 68 points + encodings, the peer) gets the first
 `--peer-frames` frames of each video decoded in advance, in the same run; its ratio is
 facelens FPS / face_recognition FPS. It runs in a throwaway venv made on first use
@@ -46,7 +49,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "video"
 RESULTS = ROOT / "benchmarks" / "results"
 FULL = "landmarks,pose,gaze,aus,emotion,identity,age_gender,quality"  # the default features
-CONFIGS = {"default": FULL, "landmarks": "landmarks"}
+CONFIGS = {"default": FULL, "default+blendshapes": FULL + ",blendshapes", "landmarks": "landmarks"}
 SHARED = ("WolfgangLanger_Pexels.mp4", "walking_people.mp4")
 MADE = ("side_by_side", "swap", "cuts")
 SWEEP_K = (1, 5, 10, 20, 40)

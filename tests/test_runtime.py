@@ -14,8 +14,8 @@ MAX_ASSET_BYTES = 20_000_000  # every committed model file stays under 20 MB
 
 @pytest.mark.parametrize("name, shape", [("face_landmarks_detector", (1, 256, 256, 3)), ("emotion", (2, 64, 64, 1))])
 def test_model_called_from_threads_gives_each_call_its_own_result(name, shape):
-    """LiteRT interpreters are per thread and onnxruntime sessions shared: concurrent calls on
-    different inputs must each return what a lone call on that input returns."""
+    """Concurrent calls on different inputs (LiteRT: taking turns; onnxruntime: overlapping) must
+    each return what a lone call on that input returns."""
     model = Model(name)
     rng = np.random.default_rng(0)
     inputs = [rng.random(shape, dtype=np.float32) for _ in range(6)]

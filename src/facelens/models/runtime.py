@@ -106,16 +106,16 @@ def _native_stderr_filtered(drop: bytes) -> Iterator[None]:
 class Model:
     """A loaded network: `model(x, ...) -> list of output arrays`, callable from several threads.
 
-    A LiteRT interpreter is not thread-safe, so each calling thread gets its own (built on its
-    first call); an onnxruntime session is shared, its `run` being thread-safe. Either way, two
-    threads run the same network at the same time (the video worker threads do).
+    A LiteRT interpreter is not thread-safe, so calls to one take turns; an onnxruntime session's
+    `run` is, so its calls overlap. (One interpreter per thread measured slower under the two
+    video worker threads: landmarks on WolfgangLanger 67-71 FPS against 74-80 with one shared
+    interpreter; even with the default features.)
     """
 
     def __init__(self, name: str, threads: int = 1) -> None:
         self.name = name
         self.threads = threads
-        self._session: Any = None  # the shared onnxruntime session
-        self._local = threading.local()  # this thread's LiteRT interpreter
+        self._session: Any = None
         self._lock = threading.Lock()
 
     def __getstate__(self) -> dict[str, Any]:
@@ -147,29 +147,22 @@ class Model:
         return session
 
     def _get(self) -> Any:
-        """This thread's LiteRT interpreter or the shared onnxruntime session, loaded on first use."""
-        s = getattr(self._local, "session", None)
-        if s is None:
-            with self._lock:
-                if asset_path(self.name).suffix == ".tflite":
-                    s = self._load()
-                else:
-                    if self._session is None:
-                        self._session = self._load()
-                    s = self._session
-            self._local.session = s
-        return s
+        with self._lock:
+            if self._session is None:
+                self._session = self._load()
+            return self._session
 
     def __call__(self, *inputs: np.ndarray) -> list[np.ndarray]:
         s = self._get()
         if hasattr(s, "get_input_details"):  # LiteRT
-            details = s.get_input_details()
-            for d, x in zip(details, inputs):
-                if tuple(d["shape"]) != x.shape:
-                    s.resize_tensor_input(d["index"], x.shape)
-                    s.allocate_tensors()
-                s.set_tensor(d["index"], np.ascontiguousarray(x, dtype=d["dtype"]))
-            s.invoke()
-            return [s.get_tensor(d["index"]).copy() for d in s.get_output_details()]
+            with self._lock:
+                details = s.get_input_details()
+                for d, x in zip(details, inputs):
+                    if tuple(d["shape"]) != x.shape:
+                        s.resize_tensor_input(d["index"], x.shape)
+                        s.allocate_tensors()
+                    s.set_tensor(d["index"], np.ascontiguousarray(x, dtype=d["dtype"]))
+                s.invoke()
+                return [s.get_tensor(d["index"]).copy() for d in s.get_output_details()]
         feeds = {i.name: x for i, x in zip(s.get_inputs(), inputs)}
         return s.run(None, feeds)
