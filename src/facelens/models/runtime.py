@@ -109,7 +109,7 @@ class Model:
     A LiteRT interpreter is not thread-safe, so calls to one take turns; an onnxruntime session's
     `run` is, so its calls overlap. (One interpreter per thread measured slower under the two
     video worker threads: landmarks on WolfgangLanger 67-71 FPS against 74-80 with one shared
-    interpreter; even with the default features.)
+    interpreter, and no faster with the default features.)
     """
 
     def __init__(self, name: str, threads: int = 1) -> None:
@@ -146,16 +146,12 @@ class Model:
         log.debug("loaded %s from %s", self.name, path)
         return session
 
-    def _get(self) -> Any:
+    def __call__(self, *inputs: np.ndarray) -> list[np.ndarray]:
         with self._lock:
             if self._session is None:
                 self._session = self._load()
-            return self._session
-
-    def __call__(self, *inputs: np.ndarray) -> list[np.ndarray]:
-        s = self._get()
-        if hasattr(s, "get_input_details"):  # LiteRT
-            with self._lock:
+            s = self._session
+            if hasattr(s, "get_input_details"):  # LiteRT: the whole call under the lock
                 details = s.get_input_details()
                 for d, x in zip(details, inputs):
                     if tuple(d["shape"]) != x.shape:
