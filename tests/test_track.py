@@ -106,6 +106,40 @@ def test_detector_runs_every_k_frames_only(fast_analyzer, single_frames):
     assert detected == list(range(0, len(single_frames), 10))
 
 
+def _faceboxes_frames(analyzer, frames, monkeypatch, cuts=True):
+    """Indices of the frames on which the tracker ran the FaceBoxes search."""
+    tracker = MeshTracker(analyzer, TrackerOptions(detect_every=10, cuts=cuts))
+    searched: list[int] = []
+    search = analyzer.detector.faceboxes_search
+    index = 0
+
+    def recorded(rgb, scales):
+        searched.append(index)
+        return search(rgb, scales)
+
+    monkeypatch.setattr(analyzer.detector, "faceboxes_search", recorded)
+    for index, rgb in enumerate(frames):
+        tracker.step(rgb, index)
+    assert tracker.faceboxes_runs == len(searched)
+    return searched
+
+
+def test_faceboxes_backs_off_in_a_quiet_scene(fast_analyzer, single_frames, monkeypatch):
+    """One face and nobody new: FaceBoxes joins the scheduled detections until 3 in a row found
+    no new face (frames 10, 20, 30), then every 4th of them (BlazeFace still runs on each)."""
+    assert _faceboxes_frames(fast_analyzer, single_frames, monkeypatch) == [0, 10, 20, 30, 70]
+
+
+def test_a_new_face_ends_the_quiet(fast_analyzer, single_frames, monkeypatch):
+    """45 empty frames (quiet from frame 20 on, FaceBoxes skipped at 30 and 40), then a face,
+    found by BlazeFace off the schedule at 45 (scene cuts off; a cut would force FaceBoxes):
+    FaceBoxes is back on the next three scheduled detections."""
+    frames = [np.zeros_like(single_frames[0])] * 45 + single_frames
+    assert _faceboxes_frames(fast_analyzer, frames, monkeypatch, cuts=False) == [0, 10, 20, 50, 60, 70, 110]
+    # With cut detection the face's arrival is a cut: FaceBoxes runs there and the schedule restarts.
+    assert _faceboxes_frames(fast_analyzer, frames, monkeypatch) == [0, 10, 20, 45, 55, 65, 75, 115]
+
+
 def _occluded(frames, gap):
     """The first 30 frames, `gap` black frames, then the rest: the face vanishes and comes back."""
     black = np.zeros_like(frames[0])

@@ -10,6 +10,15 @@ MediaPipe's video graph does). Full detection runs only
   not on every frame while it stays lost: it waits for the schedule or a cut after that),
 - on every frame while no track is live (detection alone is cheap: ~2.7 ms at 640 px).
 
+Only the scheduled detections and the cuts run the detector's FaceBoxes search (the others are
+BlazeFace alone), and in a quiet scene only part of them: after `quiet_after` (3) scheduled
+detections in a row found no new face, FaceBoxes joins every `quiet_faceboxes_every`-th (4th)
+one and every cut, until any detection finds a face again. On WolfgangLanger_Pexels (one face)
+it then runs on 15 of 48 detection frames instead of all, with the same rows; on walking_people
+and the multi-face clips of benchmarks/video.py, where people keep arriving, the rows and
+tracks are the same too. The price: a face that only FaceBoxes finds (small, turned, grey),
+arriving in a quiet scene, waits up to 4 detection intervals (40 frames) instead of one.
+
 A track whose face region changes like a cut between two frames (someone else now stands where
 it was) is set lost the same way. New detections are matched to the followed tracks by box IoU;
 unmatched ones to lost tracks by IoU with the box predicted from the track's landmark motion
@@ -147,9 +156,11 @@ class TrackerOptions:
     age_gender_every: int = 24  # video frames between a track's age/gender samples
     duplicate_iou: float = 0.6
     cuts: bool = True  # detect scene cuts (see `facelens.cuts`)
+    quiet_after: int = 3  # scheduled detections without a new face before the scene counts as quiet
+    quiet_faceboxes_every: int = 4  # in a quiet scene FaceBoxes joins every this-many scheduled detections (1: all)
 
     def __post_init__(self) -> None:
-        for name in ("embed_every", "age_gender_every"):
+        for name in ("embed_every", "age_gender_every", "quiet_faceboxes_every"):
             if getattr(self, name) < 1:
                 raise FeatureError(f"{name} must be at least 1, not {getattr(self, name)}")
 
@@ -219,6 +230,9 @@ class MeshTracker:
         self.next_id = 0
         self.since_detect = 0  # frames since the last scheduled (full-search) detection
         self.detections = 0  # frames on which the detector ran
+        self.faceboxes_runs = 0  # detections that included the FaceBoxes search
+        self.quiet = 0  # consecutive scheduled detections that found no new face
+        self._skipped_faceboxes = 0  # scheduled detections without FaceBoxes since its last run
         self.cuts = 0  # scene cuts seen
         self._cut_detector = CutDetector() if self.opt.cuts else None
         self._dead: set[int] = set()  # tentative tracks that died: their held rows are dropped
@@ -264,11 +278,26 @@ class MeshTracker:
                 lost = True
         return lost
 
-    def _detect(self, rgb: np.ndarray, thorough: bool = True) -> None:
-        """Detect and match; `thorough=False` (between scheduled detection frames) is BlazeFace alone."""
-        det = self.pipeline.detect_faces(rgb, thorough)
+    def _faceboxes_due(self, cut: bool) -> bool:
+        """Whether a scheduled detection includes the FaceBoxes search: always, except in a quiet
+        scene (`TrackerOptions.quiet_after`), where it joins every `quiet_faceboxes_every`-th one
+        and every scene cut."""
+        if cut or self.quiet < self.opt.quiet_after or self._skipped_faceboxes + 1 >= self.opt.quiet_faceboxes_every:
+            self._skipped_faceboxes = 0
+            return True
+        self._skipped_faceboxes += 1
+        return False
+
+    def _detect(self, rgb: np.ndarray, scheduled: bool = True, faceboxes: bool = True) -> int:
+        """Detect and match; the number of faces found that no live track explains.
+
+        `faceboxes=False` (between scheduled detection frames, and on some scheduled ones in a quiet
+        scene) is BlazeFace alone; `scheduled` resets the detection schedule.
+        """
+        det = self.pipeline.detect_faces(rgb, faceboxes)
         self.detections += 1
-        if thorough:
+        self.faceboxes_runs += faceboxes
+        if scheduled:
             self.since_detect = 0
         live = [t for t in self.tracks if t.missed == 0]
         used: set[int] = set()
@@ -278,15 +307,18 @@ class MeshTracker:
                 used.add(c)
         new = [i for i in range(len(det.scores)) if i not in used]
         if not new:
-            return
+            return 0
         rois = [fm.roi_from_detection(det.boxes[i], det.keypoints[i]) for i in new]
         mesh, presence = self.pipeline.mesh_from_rois(rgb, rois, refine=True, irises=False)
         cap = self.pipeline.max_faces
+        found = 0
         for i, m, p in zip(new, mesh, presence):
             if cap is not None and sum(t.missed == 0 for t in self.tracks) >= cap:
                 break
             if p >= self.opt.min_presence:
                 self._found(rgb, m, det.boxes[i], float(det.scores[i]))
+                found += 1
+        return found
 
     def _found(self, rgb: np.ndarray, mesh: np.ndarray, box: np.ndarray, score: float) -> None:
         """A detection no live track explains: a lost track re-found, or a new tentative track.
@@ -369,7 +401,11 @@ class MeshTracker:
         self.since_detect += 1
         scheduled = cut or self.since_detect >= self.opt.detect_every or self.detections == 0
         if scheduled or lost or not any(t.missed == 0 for t in self.tracks):
-            self._detect(rgb, thorough=scheduled)  # the detector's full search only on its schedule
+            # FaceBoxes only on the schedule, and in a quiet scene on part of it (`_faceboxes_due`)
+            if self._detect(rgb, scheduled, faceboxes=scheduled and self._faceboxes_due(cut)):
+                self.quiet = 0
+            elif scheduled:
+                self.quiet += 1
         self._prune()
         if self.reid or self.identity:
             self._embed(rgb, index)
