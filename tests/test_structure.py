@@ -69,8 +69,7 @@ def test_commands_that_embed_share_one_definition_of_the_embedder_options():
     from facelens import console
     from facelens.cli import app
 
-    shared = [console.EMBEDDER, console.EMBEDDER_PRESET, console.EMBEDDER_INPUT, console.EMBEDDER_NORM,
-              console.EMBEDDER_THRESHOLD]
+    shared = [option for _, _, option in console.EMBEDDER_OPTIONS]
     users = []
 
     def walk(command, name: str) -> None:
@@ -83,3 +82,33 @@ def test_commands_that_embed_share_one_definition_of_the_embedder_options():
 
     walk(typer.main.get_command(app), "")
     assert {"analyze", "verify", "cluster", "consistency", "clean", "gallery add"} <= set(users)
+
+
+def test_embedder_options_hand_the_command_one_spec(tmp_path: Path):
+    """The decorated command sees its own parameters and `embedder`: the options' spec, or None; a bad
+    combination exits 2 with one line before the command runs."""
+    import typer
+    from typer.testing import CliRunner
+
+    from facelens.console import embedder_options
+    from facelens.models.embedder import EmbedderSpec
+
+    seen = []
+
+    @embedder_options
+    def command(name: str = typer.Argument(...), embedder: EmbedderSpec | None = None) -> None:
+        seen.append((name, embedder))
+
+    app = typer.Typer()
+    app.command()(command)
+    app.command("other")(lambda: None)  # two commands: `command` is then a sub-command, as in facelens
+    runner = CliRunner()
+    model = tmp_path / "m.onnx"
+    ok = runner.invoke(app, ["command", "a", "--embedder", str(model), "--embedder-preset", "arcface",
+                             "--embedder-input", "96", "--embedder-norm", "0-1", "--embedder-threshold", "0.4"])
+    assert ok.exit_code == 0, ok.output
+    assert runner.invoke(app, ["command", "b"]).exit_code == 0
+    assert seen == [("a", EmbedderSpec(model, input_size=96, norm="0-1", threshold=0.4)), ("b", None)]
+    bad = runner.invoke(app, ["command", "c", "--embedder-preset", "arcface"])
+    assert bad.exit_code == 2 and bad.output.strip() == "error: the --embedder-* options need --embedder PATH.onnx"
+    assert len(seen) == 2

@@ -16,12 +16,12 @@ from rich.console import Console
 from rich.table import Table
 
 from facelens import __version__, plot_commands
-from facelens.console import (EMBEDDER, EMBEDDER_INPUT, EMBEDDER_NORM, EMBEDDER_PRESET, EMBEDDER_THRESHOLD, console,
-                              embedder_spec, fail, progress, warn)
+from facelens.console import console, embedder_options, fail, progress, warn
 from facelens.errors import FacelensError, FeatureError, ModelError
 from facelens.features import FEATURES, parse_features
 from facelens.identity import commands as identity_commands
 from facelens.io.readers import IMAGE_EXTS, VIDEO_EXTS
+from facelens.models.embedder import EmbedderSpec
 from facelens.scale import commands as scale_commands
 from facelens.server import commands as server_commands
 
@@ -44,6 +44,7 @@ def main(
 
 
 @app.command()
+@embedder_options
 def analyze(
     inputs: list[str] = typer.Argument(..., help="Images, videos or folders (searched recursively), or URIs "
                                        "(s3://bucket/prefix/, gs://..., any pyarrow or fsspec filesystem)."),
@@ -73,11 +74,7 @@ def analyze(
     workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Batch processes or Ray actors (default: all cores)."),
     address: Optional[str] = typer.Option(None, "--address", help="Ray cluster to join (with --engine ray)."),
     resume: bool = typer.Option(True, "--resume/--no-resume", help="Skip inputs that OUT's manifest lists as finished."),
-    embedder: Optional[Path] = EMBEDDER,
-    embedder_preset: Optional[str] = EMBEDDER_PRESET,
-    embedder_input: Optional[int] = EMBEDDER_INPUT,
-    embedder_norm: Optional[str] = EMBEDDER_NORM,
-    embedder_threshold: Optional[float] = EMBEDDER_THRESHOLD,
+    embedder: EmbedderSpec | None = None,
 ) -> None:
     """Analyse images, folders and videos into one table: a row per face per frame."""
     from facelens.api import Analyzer
@@ -87,10 +84,9 @@ def analyze(
         feats = parse_features(None if features == "default" else features)
         if crops is not None:
             feats |= {"crops"}
-        spec = embedder_spec(embedder, embedder_preset, embedder_input, embedder_norm, embedder_threshold)
         analyzer = Analyzer(feats, detector=detector, min_score=min_score, max_faces=max_faces,
                             detect=not no_detect, landmarks68=landmarks68, mesh=mesh, calibrate=calibrate,
-                            smooth=smooth, embedder=spec)
+                            smooth=smooth, embedder=embedder)
         format_of(output)
     except (FeatureError, ModelError) as exc:
         fail(str(exc), 2)

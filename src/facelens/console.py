@@ -1,12 +1,15 @@
-"""What every CLI command module shares: the stderr console, `fail` and the progress bar.
+"""What every CLI command module shares: the stderr console, `fail`, the progress bar and the --embedder* options.
 
 Command modules import this, never `facelens.cli`, and add their commands in `register(app)`.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
+from collections.abc import Callable
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn, Optional, TypeVar
 
 import typer
 from rich.console import Console
@@ -17,6 +20,7 @@ from facelens.errors import FacelensError
 from facelens.models.embedder import EmbedderSpec
 
 console = Console(stderr=True)
+T = TypeVar("T")
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
@@ -35,18 +39,46 @@ def progress() -> Progress:
                     TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=False)
 
 
-# The options of every command that embeds faces (analyze, verify, cluster, gallery, consistency,
-# clean): one user-supplied ONNX embedder instead of dlib's descriptor. `serve` has its own
+# The options of every command that embeds faces (analyze, verify, cluster, gallery add/search,
+# consistency, clean): one user-supplied ONNX embedder instead of dlib's descriptor. `serve` has its own
 # --embedder and --embedder-preset, which fall back to FACELENS_EMBEDDER* settings.
-EMBEDDER = typer.Option(None, "--embedder", help="ONNX face-recognition model (e.g. an ArcFace or CurricularFace "
-                        "file you have) for identity, instead of dlib's 128-D descriptor.")
-EMBEDDER_PRESET = typer.Option(None, "--embedder-preset", help="arcface or curricularface: 112 px, (x-127.5)/127.5, "
-                               "same person at cosine >= 0.3.")
-EMBEDDER_INPUT = typer.Option(None, "--embedder-input", min=16, help="Crop side in pixels (default: read from the model).")
-EMBEDDER_NORM = typer.Option(None, "--embedder-norm", help="Input values: arcface ((x-127.5)/127.5, default), 0-1, dlib, "
-                             "imagenet or raw.")
-EMBEDDER_THRESHOLD = typer.Option(None, "--embedder-threshold", help="Same person at cosine similarity >= this "
-                                  "(default 0.3).")
+EMBEDDER_OPTIONS = (  # (parameter, type, option), in --help order and embedder_spec's argument order
+    ("embedder", Optional[Path], typer.Option(
+        None, "--embedder", help="ONNX face-recognition model (e.g. an ArcFace or CurricularFace file you have) "
+        "for identity, instead of dlib's 128-D descriptor.")),
+    ("embedder_preset", Optional[str], typer.Option(
+        None, "--embedder-preset", help="arcface or curricularface: 112 px, (x-127.5)/127.5, same person at "
+        "cosine >= 0.3.")),
+    ("embedder_input", Optional[int], typer.Option(
+        None, "--embedder-input", min=16, help="Crop side in pixels (default: read from the model).")),
+    ("embedder_norm", Optional[str], typer.Option(
+        None, "--embedder-norm", help="Input values: arcface ((x-127.5)/127.5, default), 0-1, dlib, imagenet or raw.")),
+    ("embedder_threshold", Optional[float], typer.Option(
+        None, "--embedder-threshold", help="Same person at cosine similarity >= this (default 0.3).")),
+)
+
+
+def embedder_options(command: Callable[..., T]) -> Callable[..., T]:
+    """Give a Typer command the --embedder* options, last, in place of its `embedder` parameter.
+
+    The command is called with `embedder=` their `EmbedderSpec` (None without --embedder); a bad
+    combination exits 2 before it runs (`embedder_spec`).
+    """
+    signature = inspect.signature(command)
+    kept = [p for p in signature.parameters.values() if p.name != "embedder"]
+    added = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=kind)
+             for name, kind, option in EMBEDDER_OPTIONS]
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> T:
+        spec = embedder_spec(*(kwargs.pop(name, None) for name, _, _ in EMBEDDER_OPTIONS))
+        return command(*args, embedder=spec, **kwargs)
+
+    wrapper.__signature__ = signature.replace(parameters=[*kept, *added])  # type: ignore[attr-defined]
+    # Typer takes each parameter's type from get_type_hints, which reads these: `embedder` is now the path.
+    wrapper.__annotations__ = {**{k: v for k, v in command.__annotations__.items() if k != "embedder"},
+                               **{name: kind for name, kind, _ in EMBEDDER_OPTIONS}}
+    return wrapper
 
 
 def embedder_spec(path: Path | None, preset: str | None = None, size: int | None = None, norm: str | None = None,

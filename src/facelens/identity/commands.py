@@ -11,9 +11,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from facelens.console import (EMBEDDER, EMBEDDER_INPUT, EMBEDDER_NORM, EMBEDDER_PRESET, EMBEDDER_THRESHOLD, console,
-                              embedder_spec, fail)
+from facelens.console import console, embedder_options, fail
 from facelens.errors import FacelensError, NoFaceError
+from facelens.models.embedder import EmbedderSpec
 
 gallery_app = typer.Typer(help="A face gallery in an embedded vector database (LanceDB).", no_args_is_help=True)
 out = Console(soft_wrap=True)
@@ -31,16 +31,13 @@ def register(app: typer.Typer) -> None:
     app.command()(pack)
 
 
+@embedder_options
 def verify(
     a: Path = typer.Argument(..., help="First image."),
     b: Path = typer.Argument(..., help="Second image."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
     whole_if_none: bool = typer.Option(False, "--whole-if-none", help=WHOLE_HELP),
-    embedder: Optional[Path] = EMBEDDER,
-    embedder_preset: Optional[str] = EMBEDDER_PRESET,
-    embedder_input: Optional[int] = EMBEDDER_INPUT,
-    embedder_norm: Optional[str] = EMBEDDER_NORM,
-    embedder_threshold: Optional[float] = EMBEDDER_THRESHOLD,
+    embedder: EmbedderSpec | None = None,
 ) -> None:
     """Same person? Distance between the closest faces of two images (dlib descriptor, threshold 0.6,
     or the --embedder's).
@@ -50,9 +47,8 @@ def verify(
     from facelens.api import Analyzer
     from facelens.identity.verify import verify as run_verify
 
-    spec = embedder_spec(embedder, embedder_preset, embedder_input, embedder_norm, embedder_threshold)
     try:
-        analyzer = Analyzer("identity", embedder=spec)
+        analyzer = Analyzer("identity", embedder=embedder)
     except FacelensError as exc:  # a bad --embedder model
         fail(str(exc), 2)
     try:
@@ -74,6 +70,7 @@ def verify(
               f"face {v.face_a} of {v.faces_a} in {a.name} vs face {v.face_b} of {v.faces_b} in {b.name}")
 
 
+@embedder_options
 def cluster(
     inputs: list[Path] = typer.Argument(..., help="Images, videos or folders."),
     output: Path = typer.Option(..., "--output", "-o", help="Output CSV."),
@@ -81,11 +78,7 @@ def cluster(
     max_faces: Optional[int] = typer.Option(None, "--max-faces", min=1, help="Keep the N largest faces per image."),
     whole_if_none: bool = typer.Option(False, "--whole-if-none", help=WHOLE_HELP),
     every: int = typer.Option(10, "--every", min=1, help="Use every N-th video frame."),
-    embedder: Optional[Path] = EMBEDDER,
-    embedder_preset: Optional[str] = EMBEDDER_PRESET,
-    embedder_input: Optional[int] = EMBEDDER_INPUT,
-    embedder_norm: Optional[str] = EMBEDDER_NORM,
-    embedder_threshold: Optional[float] = EMBEDDER_THRESHOLD,
+    embedder: EmbedderSpec | None = None,
 ) -> None:
     """Group faces by identity (Chinese whispers on the same-person graph, distance < 0.6 for dlib;
     no cluster count needed)."""
@@ -93,10 +86,9 @@ def cluster(
     from facelens.identity.cluster import copy_to as run_copy
     from facelens.identity.cluster import write_csv
 
-    spec = embedder_spec(embedder, embedder_preset, embedder_input, embedder_norm, embedder_threshold)
     with console.status("embedding faces"):
         rows, problems = _collect(list(inputs), max_faces=max_faces, whole_if_none=whole_if_none, every=every,
-                                  embedder=spec)
+                                  embedder=embedder)
     for p in problems[:20]:
         console.print(f"[yellow]{p}[/yellow]")
     if len(rows) == 0:
@@ -131,22 +123,18 @@ def _gallery(db: Optional[Path], create: bool = False):  # noqa: ANN202
 
 
 @gallery_app.command("add")
+@embedder_options
 def gallery_add(
     name: str = typer.Argument(..., help="The person's name."),
     inputs: list[Path] = typer.Argument(..., help="Images (the largest face of each), videos or folders."),
     db: Optional[Path] = typer.Option(None, "--db", help=DB_HELP),
     whole_if_none: bool = typer.Option(False, "--whole-if-none", help=WHOLE_HELP),
     every: int = typer.Option(10, "--every", min=1, help="Use every N-th video frame."),
-    embedder: Optional[Path] = EMBEDDER,
-    embedder_preset: Optional[str] = EMBEDDER_PRESET,
-    embedder_input: Optional[int] = EMBEDDER_INPUT,
-    embedder_norm: Optional[str] = EMBEDDER_NORM,
-    embedder_threshold: Optional[float] = EMBEDDER_THRESHOLD,
+    embedder: EmbedderSpec | None = None,
 ) -> None:
     """Add the largest face of each input under NAME (one gallery holds one embedder's vectors)."""
-    spec = embedder_spec(embedder, embedder_preset, embedder_input, embedder_norm, embedder_threshold)
     gallery = _gallery(db, create=True)
-    rows, problems = _collect(list(inputs), max_faces=1, whole_if_none=whole_if_none, every=every, embedder=spec)
+    rows, problems = _collect(list(inputs), max_faces=1, whole_if_none=whole_if_none, every=every, embedder=embedder)
     for p in problems[:20]:
         console.print(f"[yellow]{p}[/yellow]")
     try:
@@ -159,6 +147,7 @@ def gallery_add(
 
 
 @gallery_app.command("search")
+@embedder_options
 def gallery_search(
     source: Path = typer.Argument(..., help="An image or a video."),
     k: int = typer.Option(5, "--k", min=1, help="Matches per face."),
@@ -166,19 +155,14 @@ def gallery_search(
     whole_if_none: bool = typer.Option(False, "--whole-if-none", help=WHOLE_HELP),
     every: int = typer.Option(10, "--every", min=1, help="Use every N-th video frame."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
-    embedder: Optional[Path] = EMBEDDER,
-    embedder_preset: Optional[str] = EMBEDDER_PRESET,
-    embedder_input: Optional[int] = EMBEDDER_INPUT,
-    embedder_norm: Optional[str] = EMBEDDER_NORM,
-    embedder_threshold: Optional[float] = EMBEDDER_THRESHOLD,
+    embedder: EmbedderSpec | None = None,
 ) -> None:
     """Top-k gallery matches of each face in an image; one label per track in a video."""
     from facelens.identity.gallery import label_tracks
     from facelens.io.readers import is_video
 
-    spec = embedder_spec(embedder, embedder_preset, embedder_input, embedder_norm, embedder_threshold)
     gallery = _gallery(db)
-    rows, problems = _collect([source], whole_if_none=whole_if_none, every=every, embedder=spec)
+    rows, problems = _collect([source], whole_if_none=whole_if_none, every=every, embedder=embedder)
     for p in problems[:20]:
         console.print(f"[yellow]{p}[/yellow]")
     if len(rows) == 0:
@@ -241,6 +225,7 @@ def gallery_remove(
     out.print(f"removed {n} face(s) of {name}")
 
 
+@embedder_options
 def consistency(
     video: Path = typer.Argument(..., help="The generated or edited video."),
     ref: list[Path] = typer.Option(..., "--ref", help="Reference image(s) of the identity (repeatable)."),
@@ -248,11 +233,7 @@ def consistency(
     every: int = typer.Option(1, "--every", min=1, help="Analyse every N-th frame."),
     metric: str = typer.Option("tracks", "--metric", help="tracks (every face-frame and track) or facesim (also "
                                "ConsisID's FaceSim protocol on 16 sampled frames)."),
-    embedder: Optional[Path] = EMBEDDER,
-    embedder_preset: Optional[str] = EMBEDDER_PRESET,
-    embedder_input: Optional[int] = EMBEDDER_INPUT,
-    embedder_norm: Optional[str] = EMBEDDER_NORM,
-    embedder_threshold: Optional[float] = EMBEDDER_THRESHOLD,
+    embedder: EmbedderSpec | None = None,
 ) -> None:
     """Identity consistency of a video against reference images (dlib 128-D descriptor, or the --embedder's)."""
     from facelens.identity.consistency import consistency as run_consistency
@@ -260,11 +241,10 @@ def consistency(
 
     if metric not in ("tracks", "facesim"):
         fail(f"unknown metric {metric!r}; choose tracks or facesim", 2)
-    spec = embedder_spec(embedder, embedder_preset, embedder_input, embedder_norm, embedder_threshold)
     try:
         with console.status("analysing video"):
-            report = run_consistency(video, list(ref), every=every, embedder=spec)
-            sim = facesim(video, ref[0], embedder=spec) if metric == "facesim" else None
+            report = run_consistency(video, list(ref), every=every, embedder=embedder)
+            sim = facesim(video, ref[0], embedder=embedder) if metric == "facesim" else None
     except FacelensError as exc:
         fail(str(exc))
     summary = write_report(report, output, sim)

@@ -10,10 +10,9 @@ from typing import Optional
 import typer
 
 from facelens.api import Analyzer
-from facelens.console import (EMBEDDER, EMBEDDER_INPUT, EMBEDDER_NORM, EMBEDDER_PRESET, EMBEDDER_THRESHOLD, console,
-                              embedder_spec, fail, progress, warn)
+from facelens.console import console, embedder_options, fail, progress, warn
 from facelens.errors import FacelensError, FeatureError
-from facelens.models.embedder import EmbedderError
+from facelens.models.embedder import EmbedderError, EmbedderSpec
 from facelens.scale import ENGINES, Finished, RunStats
 
 ENGINE_HELP = "Batch engine: local (a process pool) or ray (Ray Data: a local Ray, or a cluster with --address)."
@@ -96,6 +95,7 @@ def register(app: typer.Typer) -> None:
     app.command()(clean)
 
 
+@embedder_options
 def clean(
     dataset: Optional[str] = typer.Argument(None, help="A dataset laid out as one folder per identity "
                                             "(a folder, or a URI prefix such as s3://bucket/faces/)."),
@@ -107,11 +107,7 @@ def clean(
     address: Optional[str] = typer.Option(None, "--address", help="Ray cluster to join (with --engine ray)."),
     resume: bool = typer.Option(True, "--resume/--no-resume", help="Skip images that the report folder's "
                                 "manifests list as analysed (--no-resume analyses every image again)."),
-    embedder: Optional[Path] = EMBEDDER,
-    embedder_preset: Optional[str] = EMBEDDER_PRESET,
-    embedder_input: Optional[int] = EMBEDDER_INPUT,
-    embedder_norm: Optional[str] = EMBEDDER_NORM,
-    embedder_threshold: Optional[float] = EMBEDDER_THRESHOLD,
+    embedder: EmbedderSpec | None = None,
 ) -> None:
     """Find no-face, multi-face, low-quality, duplicate and mislabelled images in a face dataset
     (identity distances follow the embedder's same-person threshold)."""
@@ -135,13 +131,12 @@ def clean(
         fail("--apply quarantine moves files of a local dataset; this one is in object storage", 2)
     if engine not in ENGINES:
         fail(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}", 2)
-    spec = embedder_spec(embedder, embedder_preset, embedder_input, embedder_norm, embedder_threshold)
     try:
         if apply == "quarantine":
             cl.check_no_quarantine(output)
         with batch_progress("images") as (on_start, on_file):
             report = cl.clean_dataset(dataset, output, engine=engine, workers=workers, address=address,
-                                      embedder=spec, resume=resume, on_start=on_start, on_file=on_file)
+                                      embedder=embedder, resume=resume, on_start=on_start, on_file=on_file)
         if apply == "quarantine":
             moved = cl.quarantine(report)
     except (FeatureError, EmbedderError) as exc:
