@@ -145,7 +145,8 @@ def child_facelens(video: str, features: str) -> dict[str, Any]:
             "stage_ms_per_frame": {k: 1000 * v / n for k, v in sorted(spent.items())},
             "face_rows": sum(len(r.faces) for r in results), "tracks": len(tracks),
             "track_frames": {str(k): [min(v), max(v), len(v)] for k, v in sorted(tracks.items())},
-            "detector_runs": tracker.detections, "cuts": getattr(tracker, "cuts", None), "rows": boxes}
+            "detector_runs": tracker.detections, "faceboxes_runs": getattr(tracker, "faceboxes_runs", None),
+            "cuts": getattr(tracker, "cuts", None), "rows": boxes}
 
 
 def child_face_recognition(video: str, limit: int) -> dict[str, Any]:
@@ -309,13 +310,13 @@ def main() -> None:
         out["videos"][name] = runs
         print(f"\n{name}: {runs['facelens default']['frames']} frames; 1-min load {os.getloadavg()[0]:.1f}")
         print(f"  {'configuration':<34} {'FPS':>7} {'frames/CPU-s':>12} {'x face_rec':>10} {'RSS MB':>7} "
-              f"{'tracks':>6} {'det runs':>8} {'load s':>6}")
+              f"{'tracks':>6} {'det runs':>8} {'FaceBoxes':>9} {'load s':>6}")
         fr = runs["face_recognition"]["fps"]
         for label, r in runs.items():
             ratio = r["fps"] / fr
             r["vs_face_recognition"] = ratio
-            extra = (f"{r['tracks']:>6} {r['detector_runs']:>8} {r['load_s']:>6.1f}" if "tracks" in r
-                     else f"{'-':>6} {'-':>8} {'-':>6}")
+            extra = (f"{r['tracks']:>6} {r['detector_runs']:>8} {str(r.get('faceboxes_runs', '-')):>9} "
+                     f"{r['load_s']:>6.1f}" if "tracks" in r else f"{'-':>6} {'-':>8} {'-':>9} {'-':>6}")
             spread = (f"  (FPS {min(r['fps_samples']):.1f}-{max(r['fps_samples']):.1f})"
                       if len(r.get("fps_samples", [])) > 1 else "")
             print(f"  {label:<34} {r['fps']:>7.1f} {r['frames_per_cpu_s']:>12.1f} {ratio:>10.1f} "
