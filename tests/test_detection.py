@@ -99,6 +99,25 @@ def test_merge_drops_a_partial_face_inside_a_whole_one():
     assert iou_matrix(partial.boxes, whole.boxes[:1])[0, 0] < 0.3
 
 
+def test_an_unsure_blazeface_box_yields_to_a_better_faceboxes_box():
+    from facelens.detection import BLAZEFACE_SURE, add_faceboxes
+    from facelens.models.blazeface import Detections
+
+    kps = np.arange(24, dtype=np.float32).reshape(2, 6, 2)
+    blaze = Detections(np.array([[0, 0, 30, 30], [100, 100, 200, 200]], np.float32),
+                       np.array([BLAZEFACE_SURE - 0.1, BLAZEFACE_SURE + 0.1], np.float32), kps)
+    boxes = np.array([[2, 4, 26, 34], [104, 96, 196, 206], [400, 400, 440, 440]], np.float32)
+    out = add_faceboxes(blaze, boxes, np.array([0.9, 0.99, 0.8], np.float32))
+    np.testing.assert_array_equal(out.boxes[0], boxes[0])  # unsure BlazeFace box: FaceBoxes' box
+    np.testing.assert_array_equal(out.boxes[1], blaze.boxes[1])  # sure BlazeFace box stays
+    np.testing.assert_array_equal(out.boxes[2], boxes[2])  # a face only FaceBoxes found is added
+    np.testing.assert_array_equal(out.keypoints[:2], kps)  # BlazeFace's keypoints and scores stay
+    np.testing.assert_array_equal(out.scores[:2], blaze.scores)
+    assert np.isnan(out.keypoints[2]).all() and len(out.boxes) == 3
+    lower = add_faceboxes(blaze, boxes[:1], np.array([BLAZEFACE_SURE - 0.2], np.float32))
+    np.testing.assert_array_equal(lower.boxes, blaze.boxes)  # a lower-scoring FaceBoxes box changes nothing
+
+
 def test_tight_crop_gets_a_whole_face_box(fast_analyzer):
     rgb = load_rgb(data_path("identity", "howard", "howard2.png"))
     faces = fast_analyzer.faces(rgb)
@@ -256,4 +275,4 @@ def test_small_faces_in_composites_full_range_blazeface_misses_them():
 
 @pytest.mark.slow
 def test_small_faces_in_composites_thorough():
-    assert _composite_recall("thorough", 3) >= 0.8  # issue 11 asks 0.95; measured 0.83 held-back
+    assert _composite_recall("thorough", 3) >= 0.8  # issue 11 asks 0.95; measured 0.84 held-back
