@@ -106,6 +106,7 @@ def test_an_unsure_blazeface_box_yields_to_a_better_faceboxes_box():
     kps = np.arange(24, dtype=np.float32).reshape(2, 6, 2)
     blaze = Detections(np.array([[0, 0, 30, 30], [100, 100, 200, 200]], np.float32),
                        np.array([BLAZEFACE_SURE - 0.1, BLAZEFACE_SURE + 0.1], np.float32), kps)
+    unsure = Detections(blaze.boxes, np.full(2, BLAZEFACE_SURE - 0.1, np.float32), kps)
     boxes = np.array([[2, 4, 26, 34], [104, 96, 196, 206], [400, 400, 440, 440]], np.float32)
     out = add_faceboxes(blaze, boxes, np.array([0.9, 0.99, 0.8], np.float32))
     np.testing.assert_array_equal(out.boxes[0], boxes[0])  # unsure BlazeFace box: FaceBoxes' box
@@ -116,6 +117,8 @@ def test_an_unsure_blazeface_box_yields_to_a_better_faceboxes_box():
     assert np.isnan(out.keypoints[2]).all() and len(out.boxes) == 3
     lower = add_faceboxes(blaze, boxes[:1], np.array([BLAZEFACE_SURE - 0.2], np.float32))
     np.testing.assert_array_equal(lower.boxes, blaze.boxes)  # a lower-scoring FaceBoxes box changes nothing
+    part = add_faceboxes(unsure, np.array([[100, 100, 130, 125]], np.float32), np.array([0.99], np.float32))
+    np.testing.assert_array_equal(part.boxes, blaze.boxes)  # nor does a part of the face (an eye) inside it
 
 
 def test_tight_crop_gets_a_whole_face_box(fast_analyzer):

@@ -39,6 +39,7 @@ FACEBOXES_MIN_SCORE = 0.5
 # A BlazeFace box scoring under this yields to a higher-scoring FaceBoxes box of the same face
 # (dev composites, faces >= 20 px, thorough: recall 0.900 -> 0.939; single_face's frames score >= 0.865).
 BLAZEFACE_SURE = 0.75
+SAME_FACE_IOU = 0.2  # ... and only to a box of about its size, not to a part of the face inside it
 # FaceBoxes box -> BlazeFace box: width and height scale, centre shift as a share of the height.
 # FaceBoxes draws WIDER FACE boxes (forehead included); medians over the dev composites' faces
 # (hand-drawn VOC boxes and BlazeFace boxes), measured at 2×.
@@ -67,8 +68,8 @@ def merge(a: Detections, b: Detections, overlap: float = 0.5) -> Detections:
 def add_faceboxes(base: Detections, boxes: np.ndarray, scores: np.ndarray, overlap: float = 0.4) -> Detections:
     """`base` (BlazeFace) combined with FaceBoxes `boxes` in BlazeFace's convention.
 
-    A `base` box scoring under `BLAZEFACE_SURE` takes the box of the best FaceBoxes box that
-    covers it (intersection over the smaller box) and scores higher, keeping its keypoints:
+    A `base` box scoring under `BLAZEFACE_SURE` takes the box of the best FaceBoxes box of about
+    its size (IoU >= `SAME_FACE_IOU`) that scores higher, keeping its keypoints:
     BlazeFace localises faces only a few of its 192 input pixels wide coarsely, at low scores.
     FaceBoxes boxes that no `base` box covers are added, without keypoints (NaN).
     """
@@ -79,8 +80,9 @@ def add_faceboxes(base: Detections, boxes: np.ndarray, scores: np.ndarray, overl
         inter = intersection_matrix(base_boxes, boxes)
         small = np.minimum(box_area(base_boxes)[:, None], box_area(boxes)[None, :])
         covered = inter / np.maximum(small, 1e-6) > overlap
-        best = np.where(covered, scores[None, :], -1.0).argmax(1)
-        better = covered[np.arange(len(best)), best] & (scores[best] > base.scores) & (base.scores < BLAZEFACE_SURE)
+        same = iou_matrix(base_boxes, boxes) >= SAME_FACE_IOU
+        best = np.where(same, scores[None, :], -1.0).argmax(1)
+        better = same[np.arange(len(best)), best] & (scores[best] > base.scores) & (base.scores < BLAZEFACE_SURE)
         base_boxes[better] = boxes[best[better]]
         new = ~covered.any(0)
         boxes, scores = boxes[new], scores[new]
