@@ -13,10 +13,10 @@ Modes (`Analyzer(detector=...)`, `--detector`):
 
 Images up to `SMALL_IMAGE` px are also searched on a padded copy by BlazeFace (tight face crops).
 FaceBoxes boxes are mapped to BlazeFace's box convention (`FACEBOXES_TO_BLAZEFACE`). Where both
-find a face and BlazeFace is unsure (score under `BLAZEFACE_SURE`), the higher-scoring box is kept,
-with BlazeFace's keypoints (`add_faceboxes`); a face
-only FaceBoxes finds carries no keypoints (NaN), and its mesh ROI is built from its box alone
-(see `facelens.models.facemesh.roi_from_detection`).
+find a face, BlazeFace is unsure (score under `BLAZEFACE_SURE`) and FaceBoxes' box of about the
+same size scores higher, that box is kept with BlazeFace's keypoints (`add_faceboxes`). A face only
+FaceBoxes finds carries no keypoints (NaN), and its mesh ROI is built from its box alone (see
+`facelens.models.facemesh.roi_from_detection`).
 """
 
 from __future__ import annotations
