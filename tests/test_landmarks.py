@@ -25,14 +25,26 @@ def ground_truth() -> dict[str, np.ndarray]:
     return {"einstein.jpg": pts("einstein.pts"), "takeo.ppm": pts("takeo.pts"), "lenna.png": yx[:, ::-1]}
 
 
+def annotated_face(centres: np.ndarray, truth: np.ndarray) -> int | None:
+    """Index of the face centre (K,2) nearest the centre of the truth points among those inside
+    their extent, None if none is: a photo may show other faces (einstein.jpg has a second,
+    unannotated person, whom the standard detector finds and dlib's HOG detector finds alone)."""
+    inside = ((centres >= truth.min(0)) & (centres <= truth.max(0))).all(1)
+    if not inside.any():
+        return None
+    return int(np.argmin(np.where(inside, np.linalg.norm(centres - truth.mean(0), axis=1), np.inf)))
+
+
+def box_centres(boxes: np.ndarray) -> np.ndarray:
+    return (boxes[:, :2] + boxes[:, 2:]) / 2
+
+
 def nme(analyzer) -> list[float]:
     errors = []
     for name, truth in ground_truth().items():
         faces = analyzer.faces(load_rgb(data_path("landmarks", name)))
-        # The annotated face: the one whose box centre is nearest the truth's (einstein.jpg has a
-        # second, unannotated person, which the standard detector finds).
-        centres = (faces.boxes[:, :2] + faces.boxes[:, 2:]) / 2
-        best = int(np.argmin(np.linalg.norm(centres - truth.mean(0), axis=1)))
+        best = annotated_face(box_centres(faces.boxes), truth)
+        assert best is not None, f"no face found at the annotated one in {name}"
         pred = faces.landmarks68[best]
         inter_ocular = np.linalg.norm(truth[36] - truth[45])
         errors.append(float(np.linalg.norm(pred - truth, axis=1).mean() / inter_ocular))
