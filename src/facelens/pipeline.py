@@ -59,7 +59,7 @@ class Pipeline:
     ----------
     features : names from `facelens.features.FEATURES`, "all", or None for the defaults.
     detector : "standard" (default: BlazeFace and FaceBoxes), "thorough" (adds FaceBoxes at 2× and
-        3×: smaller and grey faces, several times slower), or BlazeFace alone, "full" or "short"
+        3× and MTCNN: smaller and grey faces, several times slower), or BlazeFace alone, "full" or "short"
         range, as facelens 0.1 (see `facelens.detection`).
     min_score : detector score threshold (default per detector).
     max_faces : keep only the `max_faces` largest faces (by box area) per image; they stay in the
