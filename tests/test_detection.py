@@ -278,7 +278,7 @@ def test_small_faces_in_composites_full_range_blazeface_misses_them():
 
 @pytest.mark.slow
 def test_small_faces_in_composites_thorough():
-    assert _composite_recall("thorough", 3) >= 0.8  # issue 11 asks 0.95; measured 0.84 held-back
+    assert _composite_recall("thorough", 3) >= 0.85  # issue 11 asks 0.95; benchmarks/detection.py: 0.89 held-back
 
 
 def test_mtcnn_finds_the_astronaut_in_colour_and_grey_and_nothing_in_a_face_less_photo():
@@ -316,3 +316,25 @@ def test_mtcnn_boxes_are_only_added_never_replace_blazeface_boxes():
     boxes = np.array([[2, 4, 26, 34], [400, 400, 440, 440]], np.float32)
     out = add_faceboxes(unsure, boxes, np.array([0.99, 0.99], np.float32), replace=False)
     np.testing.assert_array_equal(out.boxes, np.concatenate([unsure.boxes, boxes[1:]]))
+
+
+def test_found_by_both_needs_a_match_in_each_set():
+    from facelens.detection import found_by_both
+
+    boxes = np.array([[0, 0, 10, 10], [50, 50, 60, 60], [100, 100, 110, 110]], np.float32)
+    a = np.array([[0, 0, 10, 11], [50, 50, 60, 60]], np.float32)
+    b = np.array([[1, 0, 10, 10], [100, 100, 110, 110]], np.float32)
+    np.testing.assert_array_equal(found_by_both(boxes, a, b), [True, False, False])
+    assert not found_by_both(boxes, a, np.zeros((0, 4), np.float32)).any()
+
+
+def test_thorough_keeps_small_faces_two_detectors_agree_on():
+    """The marching band photo (WIDER FACE): rows of band members' faces 10-15 px wide, which the
+    mesh's presence score rejects (30 faces before the rule; 28 more were checked by eye)."""
+    from facelens import Analyzer
+
+    rgb = load_rgb(data_path("wild", "0_Parade_marchingband_1_765.jpg"))
+    analyzer = Analyzer("landmarks", detector="thorough")
+    det = analyzer.detect_faces(rgb)
+    assert det.agreed is not None and det.agreed.sum() >= 40
+    assert len(analyzer.faces(rgb)) >= 50

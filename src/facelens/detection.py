@@ -17,7 +17,9 @@ FaceBoxes boxes are mapped to BlazeFace's box convention (`FACEBOXES_TO_BLAZEFAC
 find a face, BlazeFace is unsure (score under `BLAZEFACE_SURE`) and FaceBoxes' box of about the
 same size scores higher, that box is kept with BlazeFace's keypoints (`add_faceboxes`). A face only
 FaceBoxes finds carries no keypoints (NaN), and its mesh ROI is built from its box alone (see
-`facelens.models.facemesh.roi_from_detection`).
+`facelens.models.facemesh.roi_from_detection`). In thorough mode, faces that both FaceBoxes and
+MTCNN find are marked `agreed`, and the pipeline keeps them even when the mesh's presence score
+is low (it is unreliable on faces ~10-25 px wide and on turned ones).
 """
 
 from __future__ import annotations
@@ -48,6 +50,9 @@ SAME_FACE_IOU = 0.2  # ... and only to a box of about its size, not to a part of
 FACEBOXES_TO_BLAZEFACE = (1.0 / 0.90, 1.0 / 1.15, 0.037)
 # MTCNN box -> BlazeFace box, the same way (its boxes are square; medians over 261 dev composite faces).
 MTCNN_TO_BLAZEFACE = (1.106, 0.868, 0.071)
+# A face both FaceBoxes and MTCNN (scoring at least this) find is kept even if the mesh doubts it
+# (`Detections.agreed`): small and turned faces, on which the mesh's presence score is unreliable.
+MTCNN_SURE = 0.95
 
 
 def merge(a: Detections, b: Detections, overlap: float = 0.5) -> Detections:
@@ -95,6 +100,13 @@ def add_faceboxes(base: Detections, boxes: np.ndarray, scores: np.ndarray, overl
     return Detections(np.concatenate([base_boxes, boxes]).astype(np.float32),
                       np.concatenate([base.scores, scores]).astype(np.float32),
                       np.concatenate([base.keypoints, kps]).astype(np.float32))
+
+
+def found_by_both(boxes: np.ndarray, a: np.ndarray, b: np.ndarray, iou: float = 0.5) -> np.ndarray:
+    """(N,) mask of `boxes` that a box of `a` and a box of `b` each match at IoU >= `iou`."""
+    def matched(other: np.ndarray) -> np.ndarray:
+        return iou_matrix(boxes, other).max(1) >= iou if len(boxes) and len(other) else np.zeros(len(boxes), bool)
+    return matched(a) & matched(b)
 
 
 def nms(boxes: np.ndarray, scores: np.ndarray, iou_thr: float = 0.4, cover_thr: float = 0.7) -> np.ndarray:
@@ -196,11 +208,15 @@ class FaceDetector:
         if not scales:
             return det
         boxes, scores = self.faceboxes_search(rgb, scales)
-        det = add_faceboxes(det, to_blazeface_boxes(boxes, w, h), scores)
+        fb = to_blazeface_boxes(boxes, w, h)
+        det = add_faceboxes(det, fb, scores)
         if self.mode != "thorough":
             return det
         boxes, scores = self.mtcnn(rgb)
-        return add_faceboxes(det, to_blazeface_boxes(boxes, w, h, MTCNN_TO_BLAZEFACE), scores, replace=False)
+        mt = to_blazeface_boxes(boxes, w, h, MTCNN_TO_BLAZEFACE)
+        det = add_faceboxes(det, mt, scores, replace=False)
+        det.agreed = found_by_both(det.boxes, fb, mt[scores >= MTCNN_SURE])
+        return det
 
     def faceboxes_search(self, rgb: np.ndarray, scales: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray]:
         """FaceBoxes boxes (its own convention) and scores over `scales`, tiled where large, merged by NMS."""

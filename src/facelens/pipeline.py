@@ -185,7 +185,7 @@ class Pipeline:
         det = self.detector(rgb, faceboxes=thorough)
         if self.max_faces is not None and len(det.scores) > self.max_faces:
             keep = np.sort(np.argsort(-box_area(det.boxes))[: self.max_faces])
-            det = Detections(det.boxes[keep], det.scores[keep], det.keypoints[keep])
+            det = det.take(keep)
         return det
 
     def mesh_from_rois(self, rgb: np.ndarray, rois: list[fm.Roi], refine: bool,
@@ -325,6 +325,8 @@ class Pipeline:
         rois = [fm.roi_from_detection(b, k) for b, k in zip(det.boxes, det.keypoints)]
         mesh, presence = self.mesh_from_rois(rgb, rois, refine=True, irises=False)
         keep = np.ones(len(presence), bool) if whole else presence >= MESH_MIN_SCORE
+        if det.agreed is not None:  # small and turned faces two detectors found, which the mesh may doubt
+            keep |= det.agreed
         mesh, v2 = self.complete(rgb, mesh[keep])
         kps = fill_keypoints(det.keypoints[keep], mesh)
         return self.describe(rgb, det.boxes[keep], det.scores[keep], mesh, kps, v2=v2, whole=whole)

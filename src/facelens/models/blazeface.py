@@ -37,6 +37,12 @@ class Detections:
     boxes: np.ndarray  # (N, 4) x1, y1, x2, y2
     scores: np.ndarray  # (N,)
     keypoints: np.ndarray  # (N, 6, 2)
+    agreed: np.ndarray | None = None  # (N,) bool: two detectors found the face (thorough); None: none did
+
+    def take(self, index: np.ndarray) -> Detections:
+        """The detections at `index` (indices or a mask)."""
+        agreed = None if self.agreed is None else self.agreed[index]
+        return Detections(self.boxes[index], self.scores[index], self.keypoints[index], agreed)
 
 
 def anchors(spec: DetectorSpec) -> np.ndarray:
