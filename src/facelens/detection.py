@@ -27,7 +27,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from facelens.models.blazeface import BlazeFace, Detections, box_area, intersection_matrix, iou_matrix
+from facelens.models.blazeface import (BlazeFace, Detections, box_area, greedy_keep, intersection_matrix, iou_matrix,
+                                       overlap_of_smaller)
 from facelens.models.faceboxes import FaceBoxes
 from facelens.models.mtcnn import MTCNN
 
@@ -64,13 +65,7 @@ def merge(a: Detections, b: Detections, overlap: float = 0.5) -> Detections:
     boxes = np.concatenate([a.boxes, b.boxes])
     scores = np.concatenate([a.scores, b.scores])
     kps = np.concatenate([a.keypoints, b.keypoints])
-    area = box_area(boxes)
-    cover = intersection_matrix(boxes, boxes) / np.maximum(np.minimum(area[:, None], area[None, :]), 1e-6)
-    keep: list[int] = []
-    for i in np.argsort(-scores, kind="stable"):
-        if not (cover[i, keep] > overlap).any():
-            keep.append(int(i))
-    keep.sort()
+    keep = sorted(greedy_keep(overlap_of_smaller(boxes) > overlap, scores))
     return Detections(boxes[keep], scores[keep], kps[keep])
 
 
@@ -111,15 +106,8 @@ def found_by_both(boxes: np.ndarray, a: np.ndarray, b: np.ndarray, iou: float = 
 
 def nms(boxes: np.ndarray, scores: np.ndarray, iou_thr: float = 0.4, cover_thr: float = 0.7) -> np.ndarray:
     """Indices kept by greedy NMS that also drops a box lying mostly inside a better one."""
-    order = np.argsort(-scores, kind="stable")
-    iou = iou_matrix(boxes, boxes)
-    area = box_area(boxes)
-    cover = intersection_matrix(boxes, boxes) / np.maximum(area[:, None], 1e-6)  # share of row box inside column box
-    keep: list[int] = []
-    for i in order:
-        if not keep or not ((iou[i, keep] > iou_thr) | (cover[i, keep] > cover_thr)).any():
-            keep.append(int(i))
-    return np.array(sorted(keep), int)
+    cover = intersection_matrix(boxes, boxes) / np.maximum(box_area(boxes)[:, None], 1e-6)  # share of row box inside column box
+    return np.array(sorted(greedy_keep((iou_matrix(boxes, boxes) > iou_thr) | (cover > cover_thr), scores)), int)
 
 
 def to_blazeface_boxes(boxes: np.ndarray, width: int, height: int,

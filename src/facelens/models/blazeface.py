@@ -89,6 +89,21 @@ def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return inter / np.maximum(box_area(a)[:, None] + box_area(b)[None, :] - inter, 1e-9)
 
 
+def overlap_of_smaller(boxes: np.ndarray) -> np.ndarray:
+    """(N, N) intersection of each pair of `boxes` over the smaller box's area."""
+    area = box_area(boxes)
+    return intersection_matrix(boxes, boxes) / np.maximum(np.minimum(area[:, None], area[None, :]), 1e-6)
+
+
+def greedy_keep(clash: np.ndarray, scores: np.ndarray) -> list[int]:
+    """Indices, best score first, of the boxes that clash (`clash[i, j]`) with no better box kept."""
+    keep: list[int] = []
+    for i in np.argsort(-scores, kind="stable"):
+        if not clash[i, keep].any():
+            keep.append(int(i))
+    return keep
+
+
 def weighted_nms(boxes: np.ndarray, scores: np.ndarray, kps: np.ndarray, iou_thr: float = 0.3) -> Detections:
     """MediaPipe-style weighted NMS: overlapping boxes are averaged, weighted by score."""
     order = np.argsort(-scores)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from facelens.models.blazeface import box_area, intersection_matrix
+from facelens.models.blazeface import greedy_keep, overlap_of_smaller
 from facelens.models.runtime import Model
 
 THRESHOLDS = (0.6, 0.7, 0.7)  # P-, R-, O-Net face probability, as published
@@ -33,13 +33,7 @@ def suppress(boxes: np.ndarray, scores: np.ndarray, thr: float, over_smaller: bo
     if not over_smaller:
         xywh = np.concatenate([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]], 1).astype(np.float64)
         return np.asarray(cv2.dnn.NMSBoxes(xywh.tolist(), scores.astype(float).tolist(), 0.0, thr), int).reshape(-1)
-    area = box_area(boxes)
-    overlap = intersection_matrix(boxes, boxes) / np.maximum(np.minimum(area[:, None], area[None]), 1e-6)
-    keep: list[int] = []
-    for i in np.argsort(-scores, kind="stable"):
-        if not keep or (overlap[i, keep] <= thr).all():
-            keep.append(int(i))
-    return np.array(keep, int)
+    return np.array(greedy_keep(overlap_of_smaller(boxes) > thr, scores), int)
 
 
 def squared(boxes: np.ndarray) -> np.ndarray:
