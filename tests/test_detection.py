@@ -328,6 +328,37 @@ def test_found_by_both_needs_a_match_in_each_set():
     assert not found_by_both(boxes, a, np.zeros((0, 4), np.float32)).any()
 
 
+def test_sure_and_cut_marks_confident_boxes_at_the_border_only():
+    from facelens.detection import sure_and_cut
+    from facelens.models.blazeface import Detections
+
+    boxes = np.array([[0, 100, 50, 150], [200, 4, 260, 44], [200, 20, 260, 60], [950, 300, 1000, 350],
+                      [0, 100, 50, 150]], np.float32)
+    scores = np.array([0.95, 0.98, 0.98, 0.92, 0.6], np.float32)
+    det = Detections(boxes, scores, np.full((5, 6, 2), np.nan, np.float32))
+    # left edge; 4 px short of the top for a 40 px box (within 15%); 20 px short: no; right edge; unsure
+    np.testing.assert_array_equal(sure_and_cut(det, 1000, 700), [True, True, False, True, False])
+
+
+def test_a_sure_face_cut_by_the_border_is_kept_though_the_mesh_doubts_it():
+    """The parade photo (WIDER FACE): a woman's face in profile cut by the bottom edge, 86 px wide,
+    which FaceBoxes is sure of and the mesh's presence score rejected (checked by eye)."""
+    from facelens import Analyzer
+    from facelens.pipeline import MESH_MIN_SCORE
+    import facelens.models.facemesh as fm
+
+    rgb = load_rgb(data_path("wild", "0_Parade_Parade_0_873.jpg"))
+    analyzer = Analyzer("landmarks", detector="thorough")
+    det = analyzer.detect_faces(rgb)
+    face = np.array([[864, 591, 950, 679]], np.float32)
+    i = int(iou_matrix(face, det.boxes)[0].argmax())
+    assert iou_matrix(face, det.boxes)[0, i] > 0.7 and det.sure[i]
+    _, presence = analyzer.mesh_from_rois(rgb, [fm.roi_from_detection(det.boxes[i], det.keypoints[i])], refine=True,
+                                          irises=False)
+    assert presence[0] < MESH_MIN_SCORE
+    assert iou_matrix(face, analyzer.faces(rgb).boxes).max() > 0.7
+
+
 def test_thorough_keeps_small_faces_two_detectors_agree_on():
     """The marching band photo (WIDER FACE): rows of band members' faces 10-15 px wide, which the
     mesh's presence score rejects (30 faces before the rule; 28 more were checked by eye)."""
@@ -336,5 +367,5 @@ def test_thorough_keeps_small_faces_two_detectors_agree_on():
     rgb = load_rgb(data_path("wild", "0_Parade_marchingband_1_765.jpg"))
     analyzer = Analyzer("landmarks", detector="thorough")
     det = analyzer.detect_faces(rgb)
-    assert det.agreed is not None and det.agreed.sum() >= 40
+    assert det.sure is not None and det.sure.sum() >= 40
     assert len(analyzer.faces(rgb)) >= 50

@@ -17,9 +17,11 @@ FaceBoxes boxes are mapped to BlazeFace's box convention (`FACEBOXES_TO_BLAZEFAC
 find a face, BlazeFace is unsure (score under `BLAZEFACE_SURE`) and FaceBoxes' box of about the
 same size scores higher, that box is kept with BlazeFace's keypoints (`add_faceboxes`). A face only
 FaceBoxes finds carries no keypoints (NaN), and its mesh ROI is built from its box alone (see
-`facelens.models.facemesh.roi_from_detection`). In thorough mode, faces that both FaceBoxes and
-MTCNN find are marked `agreed`, and the pipeline keeps them even when the mesh's presence score
-is low (it is unreliable on faces ~10-25 px wide and on turned ones).
+`facelens.models.facemesh.roi_from_detection`). Faces the detectors are sure of are marked `sure`,
+and the pipeline keeps them even when the mesh's presence score is low: faces that both FaceBoxes
+and MTCNN find (thorough; the score is unreliable on faces ~10-25 px wide and on turned ones), and
+faces cut by the image border that a detector scores at least `CUT_SURE` (the mesh's crop there is
+part face, part replicated edge pixels).
 """
 
 from __future__ import annotations
@@ -52,8 +54,13 @@ FACEBOXES_TO_BLAZEFACE = (1.0 / 0.90, 1.0 / 1.15, 0.037)
 # MTCNN box -> BlazeFace box, the same way (its boxes are square; medians over 261 dev composite faces).
 MTCNN_TO_BLAZEFACE = (1.106, 0.868, 0.071)
 # A face both FaceBoxes and MTCNN (scoring at least this) find is kept even if the mesh doubts it
-# (`Detections.agreed`): small and turned faces, on which the mesh's presence score is unreliable.
+# (`Detections.sure`): small and turned faces, on which the mesh's presence score is unreliable.
 MTCNN_SURE = 0.95
+# A detection this sure within `CUT_MARGIN` of its size from the image border is kept even if the
+# mesh doubts it (dev composites: two cut-off 58 px faces FaceBoxes scored 0.98 had presence 0.37
+# and 0.50; the cut faces the mesh rejects and the detectors doubt scored 0.50-0.57).
+CUT_SURE = 0.9
+CUT_MARGIN = 0.15
 
 
 def merge(a: Detections, b: Detections, overlap: float = 0.5) -> Detections:
@@ -95,6 +102,15 @@ def add_faceboxes(base: Detections, boxes: np.ndarray, scores: np.ndarray, overl
     return Detections(np.concatenate([base_boxes, boxes]).astype(np.float32),
                       np.concatenate([base.scores, scores]).astype(np.float32),
                       np.concatenate([base.keypoints, kps]).astype(np.float32))
+
+
+def sure_and_cut(det: Detections, width: int, height: int) -> np.ndarray:
+    """(N,) mask of detections within `CUT_MARGIN` of their size from the image border that score
+    at least `CUT_SURE` (mapped boxes of cut faces may stop a few pixels short of the border)."""
+    b = det.boxes
+    mx, my = CUT_MARGIN * (b[:, 2] - b[:, 0]), CUT_MARGIN * (b[:, 3] - b[:, 1])
+    edge = (b[:, 0] <= mx) | (b[:, 1] <= my) | (b[:, 2] >= width - mx) | (b[:, 3] >= height - my)
+    return edge & (det.scores >= CUT_SURE)
 
 
 def found_by_both(boxes: np.ndarray, a: np.ndarray, b: np.ndarray, iou: float = 0.5) -> np.ndarray:
@@ -199,11 +215,12 @@ class FaceDetector:
         fb = to_blazeface_boxes(boxes, w, h)
         det = add_faceboxes(det, fb, scores)
         if self.mode != "thorough":
+            det.sure = sure_and_cut(det, w, h)
             return det
         boxes, scores = self.mtcnn(rgb)
         mt = to_blazeface_boxes(boxes, w, h, MTCNN_TO_BLAZEFACE)
         det = add_faceboxes(det, mt, scores, replace=False)
-        det.agreed = found_by_both(det.boxes, fb, mt[scores >= MTCNN_SURE])
+        det.sure = sure_and_cut(det, w, h) | found_by_both(det.boxes, fb, mt[scores >= MTCNN_SURE])
         return det
 
     def faceboxes_search(self, rgb: np.ndarray, scales: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray]:

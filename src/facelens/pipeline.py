@@ -325,8 +325,8 @@ class Pipeline:
         rois = [fm.roi_from_detection(b, k) for b, k in zip(det.boxes, det.keypoints)]
         mesh, presence = self.mesh_from_rois(rgb, rois, refine=True, irises=False)
         keep = np.ones(len(presence), bool) if whole else presence >= MESH_MIN_SCORE
-        if det.agreed is not None:  # small and turned faces two detectors found, which the mesh may doubt
-            keep |= det.agreed
+        if det.sure is not None:  # faces the detectors are sure of, which the mesh may doubt
+            keep |= det.sure
         mesh, v2 = self.complete(rgb, mesh[keep])
         kps = fill_keypoints(det.keypoints[keep], mesh)
         return self.describe(rgb, det.boxes[keep], det.scores[keep], mesh, kps, v2=v2, whole=whole)

@@ -37,12 +37,12 @@ class Detections:
     boxes: np.ndarray  # (N, 4) x1, y1, x2, y2
     scores: np.ndarray  # (N,)
     keypoints: np.ndarray  # (N, 6, 2)
-    agreed: np.ndarray | None = None  # (N,) bool: two detectors found the face (thorough); None: none did
+    sure: np.ndarray | None = None  # (N,) bool: kept whatever the mesh says (`facelens.detection`); None: BlazeFace alone
 
     def take(self, index: np.ndarray) -> Detections:
         """The detections at `index` (indices or a mask)."""
-        agreed = None if self.agreed is None else self.agreed[index]
-        return Detections(self.boxes[index], self.scores[index], self.keypoints[index], agreed)
+        sure = None if self.sure is None else self.sure[index]
+        return Detections(self.boxes[index], self.scores[index], self.keypoints[index], sure)
 
 
 def anchors(spec: DetectorSpec) -> np.ndarray:
