@@ -1,6 +1,6 @@
 """Detection benchmark: small-face composites, VOC boxes, face-less photos, wild photos, cost per image.
 
-Usage: python benchmarks/detection.py [--scenes 10] [--modes full,standard,thorough]
+Usage: python benchmarks/detection.py [--scenes 10] [--modes full,standard,thorough] [--compare SRC]
 
 - Composites (tests/composites.py): faces from the shared photos scaled to 12-60 px and pasted
   into 1024×768 scenes made from the face-less images, some cut by the border, each scene also
@@ -12,8 +12,11 @@ Usage: python benchmarks/detection.py [--scenes 10] [--modes full,standard,thoro
 - wild/ photos: faces returned, beside the peers' drawn boxes (RetinaFace on volleyball_team,
   MTCNN on multiface).
 - Cost: CPU and wall ms per photo of the whole default-feature analysis over the shared photos,
-  each mode against "full" (facelens 0.1's detector) in the same run, as a ratio; and frames per
-  CPU-second of tracked video ("landmarks"; thorough is not meant for video).
+  each mode against "full" (facelens 0.1's detector, with today's heads) in the same run, as a
+  ratio; with `--compare SRC` also against an earlier tree's own default photo path (its
+  detector and heads, e.g. `git archive <rev> src` of facelens 0.1), timed before and after the
+  modes (`photo_cost.py`); and frames per CPU-second of tracked video ("landmarks"; thorough is
+  not meant for video).
 Writes benchmarks/results/detection.json. Data credits: ../shared/data/README.md.
 """
 
@@ -22,11 +25,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from facelens import Analyzer
@@ -37,6 +40,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 import composites  # noqa: E402
 from test_detection import detection_recall  # noqa: E402  (one definition of the VOC metric)
 
+from photo_cost import photo_cost, rgb, shared_photos  # noqa: E402  (beside this script)
+
 # Peers' counts, read off the drawn result images in ../shared/data/wild. RetinaFace's boxes on
 # volleyball_team were counted by differencing the drawn image against the photo: about 240
 # box outlines, 37 of them 20 px wide or more (the team in front; the rest is the stadium crowd).
@@ -45,12 +50,7 @@ PEERS = {"wild/volleyball_team.jpg": "RetinaFace: about 240 boxes (37 of 20 px o
 WILD = ("wild/multiface.jpg", "wild/volleyball_team.jpg", "wild/11_Meeting_Meeting_11_Meeting_Meeting_11_26.jpg",
         "wild/0_Parade_Parade_0_873.jpg", "wild/0_Parade_marchingband_1_765.jpg")
 NO_FACE = ("detection/dogs.jpg", "detection/no-face.jpg")
-PHOTO_DIRS = ("detection", "wild", "expression", "identity", "landmarks", "misc")
 VIDEOS = ("WolfgangLanger_Pexels.mp4", "no_face.mp4", "walking_people.mp4")
-
-
-def rgb(path: Path) -> np.ndarray:
-    return cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
 
 
 class Remember:
@@ -101,17 +101,13 @@ def composite_figures(analyzer: Analyzer, scenes: list[composites.Scene]) -> dic
     return out
 
 
-def photo_cost(mode: str, photos: list[Path]) -> dict:
-    """CPU and wall ms per photo of the default-feature analysis, and faces found."""
-    analyzer = Analyzer(detector=mode)
-    images = [rgb(p) for p in photos]
-    analyzer.faces(images[0])  # load the models
-    faces = 0
-    cpu, wall = time.process_time(), time.perf_counter()
-    for image in images:
-        faces += len(analyzer.faces(image))
-    return {"cpu_ms_per_photo": 1000 * (time.process_time() - cpu) / len(images),
-            "wall_ms_per_photo": 1000 * (time.perf_counter() - wall) / len(images), "faces": faces}
+def compare_cost(src: Path, data: Path) -> dict:
+    """`photo_cost` of another tree's default photo path, in a child process importing SRC/src."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(src / "src"), os.environ.get("PYTHONPATH", "")])}
+    script = Path(__file__).with_name("photo_cost.py")
+    out = subprocess.run([sys.executable, str(script), "--data", str(data)], env=env, capture_output=True,
+                         text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def video_cost(mode: str, video: Path) -> dict:
@@ -130,6 +126,8 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     ap.add_argument("--scenes", type=int, default=10, help="composite scenes per split (each in 3 variants)")
     ap.add_argument("--modes", default="full,standard,thorough")
+    ap.add_argument("--compare", type=Path, metavar="SRC",
+                    help="a checkout of an earlier tree (SRC/src): its default photo path is timed in the same run")
     args = ap.parse_args()
     data, modes = args.data, args.modes.split(",")
     fig: dict = {"load_average_start": os.getloadavg()[0], "modes": modes}
@@ -162,16 +160,24 @@ def main() -> None:
               f"wild {list(m['wild_faces'].values())}", flush=True)
     fig["peers"] = PEERS
 
-    photos = sorted(p for d in PHOTO_DIRS for p in (data / d).iterdir()
-                    if p.suffix.lower() in (".jpg", ".png", ".ppm") and "_boxes" not in p.name)
+    photos = shared_photos(data)
+    compare = [compare_cost(args.compare, data)] if args.compare else []
     cost = {mode: photo_cost(mode, photos) for mode in modes}
+    if args.compare:  # before and after the modes, so a change in the machine's load shows
+        compare.append(compare_cost(args.compare, data))
+        cost["compare"] = {"src": str(args.compare), "runs": compare,
+                           **{k: float(np.mean([c[k] for c in compare])) for k in ("cpu_ms_per_photo", "wall_ms_per_photo")},
+                           "faces": compare[0]["faces"]}
     base = cost.get("full")
     for mode, c in cost.items():
         if base:
             c["cpu_ratio_to_full"] = c["cpu_ms_per_photo"] / base["cpu_ms_per_photo"]
             c["wall_ratio_to_full"] = c["wall_ms_per_photo"] / base["wall_ms_per_photo"]
-        print(f"{mode:9s} {c['cpu_ms_per_photo']:.1f} CPU ms/photo ({c.get('cpu_ratio_to_full', 1):.2f}× full), "
-              f"{c['faces']} faces in {len(photos)} photos", flush=True)
+        if args.compare:
+            c["cpu_ratio_to_compare"] = c["cpu_ms_per_photo"] / cost["compare"]["cpu_ms_per_photo"]
+        print(f"{mode:9s} {c['cpu_ms_per_photo']:.1f} CPU ms/photo ({c.get('cpu_ratio_to_full', 1):.2f}× full"
+              + (f", {c['cpu_ratio_to_compare']:.2f}× compare" if args.compare else "")
+              + f"), {c['faces']} faces in {len(photos)} photos", flush=True)
     fig["photo_cost"] = {"photos": len(photos), "features": "defaults", **cost}
 
     videos = {}
