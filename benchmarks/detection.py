@@ -105,8 +105,9 @@ def compare_cost(src: Path, data: Path) -> dict:
     """`photo_cost` of another tree's default photo path, in a child process importing SRC/src."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(src / "src"), os.environ.get("PYTHONPATH", "")])}
     script = Path(__file__).with_name("photo_cost.py")
-    out = subprocess.run([sys.executable, str(script), "--data", str(data)], env=env, capture_output=True,
-                         text=True, check=True)
+    out = subprocess.run([sys.executable, str(script), "--data", str(data)], env=env, capture_output=True, text=True)
+    if out.returncode != 0:
+        raise SystemExit(f"--compare {src}: the photo-cost child failed ({out.returncode}):\n{out.stderr[-2000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -129,6 +130,8 @@ def main() -> None:
     ap.add_argument("--compare", type=Path, metavar="SRC",
                     help="a checkout of an earlier tree (SRC/src): its default photo path is timed in the same run")
     args = ap.parse_args()
+    if args.compare and not (args.compare / "src" / "facelens").is_dir():
+        ap.error(f"--compare {args.compare}: no src/facelens there (e.g. git archive REV src | tar -x -C DIR)")
     data, modes = args.data, args.modes.split(",")
     fig: dict = {"load_average_start": os.getloadavg()[0], "modes": modes}
 
