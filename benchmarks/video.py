@@ -1,6 +1,6 @@
 """Video throughput on real multi-person footage: facelens against face_recognition in the same run.
 
-Usage: python benchmarks/video.py [--peer-frames 20] [--compare SRC] [--repeat N] [--sweep] [--videos NAME ...]
+Usage: python benchmarks/video.py [--peer-frames 20] [--compare SRC ...] [--repeat N] [--sweep] [--videos NAME ...]
 Prints a table and writes benchmarks/results/video.json and benchmarks/results/walking_people_tracks.png.
 
 Videos: WolfgangLanger_Pexels (one face, 640x360), walking_people (1920x1080, a street of people
@@ -24,8 +24,10 @@ face_recognition (HOG detection + 68 points + encodings, the peer) gets the firs
 facelens FPS / face_recognition FPS. It runs in a throwaway venv made on first use
 (/tmp/facelens-bench-peers, `pip install --no-deps face_recognition==1.3.0` over this
 interpreter's packages) when this interpreter lacks it.
-`--compare SRC` also runs the facelens children with SRC/src first on the path (another checkout,
-e.g. the last release) in the same run, for a same-conditions before/after ratio.
+`--compare SRC ...` also runs the facelens children with each SRC/src first on the path (other
+checkouts, e.g. the last release) in the same run, for same-conditions before/after ratios; a
+configuration whose features a checkout does not have (facelens 0.1 has no `blendshapes`) is
+left out for it.
 `--repeat N` runs every facelens configuration N times, in interleaved rounds, and reports the
 run with the median FPS (the range beside it, all samples in the JSON): on a 2-core machine a
 single run of the same tree moves by about ±7%.
@@ -100,9 +102,14 @@ def child_facelens(video: str, features: str) -> dict[str, Any]:
     from facelens.io import readers
     from facelens.track import MeshTracker, video_frames
 
+    from facelens.errors import FeatureError
+
     path = Path(video)
     t0 = time.perf_counter()
-    a = Analyzer(features)
+    try:
+        a = Analyzer(features)
+    except FeatureError as exc:  # an older --compare checkout without one of the features
+        return {"unsupported": str(exc)}
     first = frames(path, 1)[0]
     faces = a.faces(first)  # loads the detector, mesh, iris and the requested heads
     if "identity" in a.features and len(faces):
@@ -271,7 +278,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--videos", nargs="+", default=[*SHARED, *MADE], help="names from: %(default)s")
     ap.add_argument("--peer-frames", type=int, default=20)
-    ap.add_argument("--compare", type=Path, help="another facelens checkout to run in the same run")
+    ap.add_argument("--compare", type=Path, nargs="+", default=[], metavar="SRC",
+                    help="other facelens checkouts (SRC/src) to run in the same run")
     ap.add_argument("--sweep", action="store_true", help="add the detection-interval sweep")
     ap.add_argument("--repeat", type=int, default=1,
                     help="rounds of the facelens runs, interleaved; each row is the median-FPS run")
@@ -293,8 +301,10 @@ def main() -> None:
     paths = {n: DATA / n for n in SHARED} | made
     peer = peer_python()
     checkouts: dict[str, Path | None] = {"facelens": None}
-    if args.compare:
-        checkouts[f"compare ({args.compare.name})"] = args.compare.resolve()
+    for src in args.compare:
+        if not (src / "src" / "facelens").is_dir():
+            ap.error(f"--compare {src}: no src/facelens there (e.g. git archive REV src | tar -x -C DIR)")
+        checkouts[f"compare ({src.name})"] = src.resolve()
     out: dict[str, Any] = {"videos": {}}
     for name in args.videos:
         video = paths[name]
@@ -303,7 +313,8 @@ def main() -> None:
             for label, src in checkouts.items():
                 for conf, feats in CONFIGS.items():
                     r, rss = run_child(["--child", "facelens", str(video), feats], src=src)
-                    samples.setdefault(f"{label} {conf}", []).append({**r, "peak_rss_mb": rss})
+                    if "unsupported" not in r:
+                        samples.setdefault(f"{label} {conf}", []).append({**r, "peak_rss_mb": rss})
         runs = {key: median_run(rs) for key, rs in samples.items()}
         r, rss = run_child(["--child", "face_recognition", str(video), str(args.peer_frames)], python=peer)
         runs["face_recognition"] = {**r, "peak_rss_mb": rss}
