@@ -99,10 +99,9 @@ class _timed:
 def child_facelens(video: str, features: str) -> dict[str, Any]:
     """Track `video` with `features`; FPS net of loading, CPU time, per-stage ms, tracks."""
     from facelens import Analyzer
+    from facelens.errors import FeatureError
     from facelens.io import readers
     from facelens.track import MeshTracker, video_frames
-
-    from facelens.errors import FeatureError
 
     path = Path(video)
     t0 = time.perf_counter()
