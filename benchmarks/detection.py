@@ -40,7 +40,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 import composites  # noqa: E402
 from test_detection import detection_recall  # noqa: E402  (one definition of the VOC metric)
 
-from photo_cost import photo_cost, rgb, shared_photos  # noqa: E402  (beside this script)
+from checkouts import checkout, child_env  # noqa: E402  (beside this script)
+from photo_cost import photo_cost, rgb, shared_photos  # noqa: E402
 
 # Peers' counts, read off the drawn result images in ../shared/data/wild. RetinaFace's boxes on
 # volleyball_team were counted by differencing the drawn image against the photo: about 240
@@ -103,9 +104,9 @@ def composite_figures(analyzer: Analyzer, scenes: list[composites.Scene]) -> dic
 
 def compare_cost(src: Path, data: Path) -> dict:
     """`photo_cost` of another tree's default photo path, in a child process importing SRC/src."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(src / "src"), os.environ.get("PYTHONPATH", "")])}
     script = Path(__file__).with_name("photo_cost.py")
-    out = subprocess.run([sys.executable, str(script), "--data", str(data)], env=env, capture_output=True, text=True)
+    out = subprocess.run([sys.executable, str(script), "--data", str(data)], env=child_env(src), capture_output=True,
+                         text=True)
     if out.returncode != 0:
         raise SystemExit(f"--compare {src}: the photo-cost child failed ({out.returncode}):\n{out.stderr[-2000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -127,11 +128,9 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     ap.add_argument("--scenes", type=int, default=10, help="composite scenes per split (each in 3 variants)")
     ap.add_argument("--modes", default="full,standard,thorough")
-    ap.add_argument("--compare", type=Path, metavar="SRC",
+    ap.add_argument("--compare", type=checkout, metavar="SRC",
                     help="a checkout of an earlier tree (SRC/src): its default photo path is timed in the same run")
     args = ap.parse_args()
-    if args.compare and not (args.compare / "src" / "facelens").is_dir():
-        ap.error(f"--compare {args.compare}: no src/facelens there (e.g. git archive REV src | tar -x -C DIR)")
     data, modes = args.data, args.modes.split(",")
     fig: dict = {"load_average_start": os.getloadavg()[0], "modes": modes}
 

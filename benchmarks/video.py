@@ -50,6 +50,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from checkouts import checkout, child_env  # beside this script
+
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "video"
 RESULTS = ROOT / "benchmarks" / "results"
@@ -216,10 +218,8 @@ def peer_python() -> str:
 
 def run_child(args: list[str], python: str = sys.executable, src: Path | None = None) -> tuple[dict[str, Any], float]:
     """Run this script as a child; return its JSON result and its peak RSS in MB."""
-    env = dict(os.environ)
-    if src is not None:
-        env["PYTHONPATH"] = os.pathsep.join([str(src / "src"), env.get("PYTHONPATH", "")])
-    proc = subprocess.Popen([python, __file__, *args], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
+    proc = subprocess.Popen([python, __file__, *args], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                            env=child_env(src))
     assert proc.stdout is not None
     data = proc.stdout.read()
     _, status, usage = os.wait4(proc.pid, 0)
@@ -277,7 +277,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--videos", nargs="+", default=[*SHARED, *MADE], help="names from: %(default)s")
     ap.add_argument("--peer-frames", type=int, default=20)
-    ap.add_argument("--compare", type=Path, nargs="+", default=[], metavar="SRC",
+    ap.add_argument("--compare", type=checkout, nargs="+", default=[], metavar="SRC",
                     help="other facelens checkouts (SRC/src) to run in the same run")
     ap.add_argument("--sweep", action="store_true", help="add the detection-interval sweep")
     ap.add_argument("--repeat", type=int, default=1,
@@ -301,9 +301,7 @@ def main() -> None:
     peer = peer_python()
     checkouts: dict[str, Path | None] = {"facelens": None}
     for src in args.compare:
-        if not (src / "src" / "facelens").is_dir():
-            ap.error(f"--compare {src}: no src/facelens there (e.g. git archive REV src | tar -x -C DIR)")
-        checkouts[f"compare ({src.name})"] = src.resolve()
+        checkouts[f"compare ({src.name})"] = src
     out: dict[str, Any] = {"videos": {}}
     for name in args.videos:
         video = paths[name]
