@@ -1,5 +1,5 @@
-"""The model runtime interface (one `Model` called from several threads at once, `sigmoid`) and the
-bundled model files."""
+"""The model runtime interface (one `Model` called from several threads at once, its LiteRT
+interpreter pool, `sigmoid`) and the bundled model files."""
 
 import warnings
 from concurrent.futures import ThreadPoolExecutor
@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
+from facelens.models import runtime
 from facelens.models.runtime import ASSETS, Model, file_sha256, manifest, sigmoid
 
 MAX_ASSET_BYTES = 20_000_000  # every committed model file stays under 20 MB
@@ -25,6 +26,23 @@ def test_model_called_from_threads_gives_each_call_its_own_result(name, shape):
     for i, out in enumerate(together):
         np.testing.assert_allclose(out, alone[i % len(inputs)], rtol=1e-5, atol=1e-5)
     assert not np.allclose(alone[0], alone[1])  # the inputs differ, so a mix-up would show
+
+
+def test_litert_pool_grows_only_while_calls_overlap_and_stays_within_its_size(monkeypatch):
+    """One caller at a time reuses one interpreter; six overlapping callers get at most `pool_size()`."""
+    monkeypatch.setattr(runtime, "pool_size", lambda: 2)
+    model = Model("face_landmarks_detector")  # ~5 ms a call, so six threads' calls overlap
+    x = np.random.default_rng(1).random((1, 256, 256, 3), dtype=np.float32)
+    alone = model(x)[0]
+    for _ in range(3):
+        model(x)
+    assert model.interpreters == 1
+    with ThreadPoolExecutor(6) as pool:
+        outs = list(pool.map(lambda _: model(x)[0], range(24)))
+    assert model.interpreters == 2
+    for out in outs:
+        np.testing.assert_allclose(out, alone, rtol=1e-6, atol=1e-6)
+    assert Model("emotion").interpreters == 0  # onnxruntime: one shared session, no pool
 
 
 def test_bundled_assets_are_small_and_match_the_manifest():

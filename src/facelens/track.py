@@ -487,8 +487,8 @@ LAG = 8
 # gave 39.3, 23.6 and 62.4. The workers run at a lower priority (`WORKER_NICE`) than the tracking
 # thread, which every later frame waits on: 3 interleaved runs each, default features,
 # WolfgangLanger 53-60 -> 57-64 FPS, side_by_side 39-41 -> 42-45; landmarks alone about even.
-# (Measured with a LiteRT interpreter per thread; the one shared interpreter that `runtime.Model`
-# now keeps measured as fast or faster.)
+# (Measured with a LiteRT interpreter per thread, as `runtime.Model`'s pool gives them; a single
+# shared interpreter, which an earlier tree kept, was 4-9% slower with the default features.)
 WORKERS = 2
 WORKER_NICE = 5
 
