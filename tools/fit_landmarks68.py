@@ -11,6 +11,10 @@ here, jointly with the affine weights; it vanishes for a frontal face). The pose
 the jaw: on the other points a term in yaw and pitch gained nothing in cross-validation (0.0326
 against 0.0329) and would extrapolate beyond the fit set's pitch range (about -5 to +13 degrees).
 
+The mesh is the Face Mesh V2 pass's 468 vertices (`Pipeline.second_mesh`, the points the
+blendshapes read), which agreed with dlib better than the main v1 mesh's in the leave-one-source-out
+table (0.0295 against 0.0329 for K=16, every yaw band better); the pose is the main mesh's.
+
 Targets: dlib's 68-point shape predictor (trained on iBUG 300-W) run from dlib's own HOG detector
 box, on the photos of ../shared/data/{detection,expression,identity,misc} and sampled frames of four
 single-face videos. Faces where facelens and HOG disagree (IoU < 0.3) are left out. Not used here,
@@ -38,7 +42,7 @@ import numpy as np
 
 from facelens.api import Analyzer
 from facelens.geometry.ibug68 import JAW, JAW_SIDE
-from facelens.geometry.landmarks68 import MESH_TO_68, POSE_BASES, PoseFrame, apply_mapping, march_offsets, pose_basis
+from facelens.geometry.landmarks68 import MESH_TO_68, POSE_BASES, PoseFrame, apply_mapping, landmarks5, march_offsets, pose_basis
 from facelens.geometry.pose import euler_angles
 from facelens.io.readers import read_image
 from facelens.models.blazeface import iou_matrix
@@ -57,7 +61,7 @@ YAW_BANDS = ((0, 15), (15, 30), (30, 45), (45, 90))
 
 @dataclass
 class Pairs:
-    """Faces with their facelens mesh (N, 478, 3), pose and dlib's 68 points (N, 68, 2)."""
+    """Faces with their facelens Face Mesh V2 points (N, 478, 3), pose and dlib's 68 points (N, 68, 2)."""
 
     mesh: np.ndarray
     pose_R: np.ndarray
@@ -66,6 +70,7 @@ class Pairs:
     source: np.ndarray
     truth: np.ndarray  # (N, 68, 2) human 68 points where given, else NaN
     image_wh: np.ndarray  # (N, 2) size of the image the face was found in
+    five: np.ndarray  # (N, 5, 2) the pipeline's 5 points (from the main mesh)
 
     def __getitem__(self, keep: np.ndarray) -> Pairs:
         return Pairs(*(getattr(self, f.name)[keep] for f in fields(self)))
@@ -84,7 +89,7 @@ class Pairs:
 
 
 class Collector:
-    """Pairs of (facelens mesh and pose, dlib 68 points) with the source each came from."""
+    """Pairs of (facelens Face Mesh V2 points and main-mesh pose, dlib 68 points) with the source each came from."""
 
     def __init__(self) -> None:
         import dlib
@@ -109,8 +114,10 @@ class Collector:
             if overlap[j] < 0.3:
                 continue
             dlib68 = np.array([(q.x, q.y) for q in self.sp68(rgb, r).parts()], np.float32)
-            self.rows.append((faces.mesh[j], faces.pose_R[j], faces.pose_T[j], dlib68, source,
-                              np.full((68, 2), np.nan, np.float32) if truth is None else truth, rgb.shape[1::-1]))
+            v2 = self.analyzer.second_mesh(rgb, faces.mesh[j:j + 1])[0]
+            self.rows.append((v2, faces.pose_R[j], faces.pose_T[j], dlib68, source,
+                              np.full((68, 2), np.nan, np.float32) if truth is None else truth, rgb.shape[1::-1],
+                              landmarks5(faces.mesh[j:j + 1])[0]))
 
     def add_video(self, path: Path, step: int) -> None:
         cap = cv2.VideoCapture(str(path))
@@ -125,7 +132,7 @@ class Collector:
         cap.release()
 
     def pairs(self) -> Pairs:
-        cols = list(zip(*self.rows)) if self.rows else [[]] * 7
+        cols = list(zip(*self.rows)) if self.rows else [[]] * len(fields(Pairs))
         return Pairs(*(np.array(c) for c in cols))
 
 
@@ -229,7 +236,7 @@ def main() -> None:
         print(f"  {name:14s} {e.mean():.4f}  " + "  ".join(f"{b} {v['nme']:.4f}/{v['jaw']:.4f} (n={v['n']})" for b, v in cv[name].items()))
     index, weights, pose_weights = fit(p, K, RIDGE)
     doc = {
-        "about": "68 iBUG points as affine combinations of face-mesh vertices plus a pose term; fitted by "
+        "about": "68 iBUG points as affine combinations of Face Mesh V2 vertices plus a pose term; fitted by "
                  "tools/fit_landmarks68.py to dlib's 68-point predictor on the shared photos and video frames "
                  "(landmarks/, walking_people.mp4 and wild/ held back)",
         "faces": len(p), "sources": int(len(np.unique(p.source))), "k": K, "ridge": RIDGE, "pose_ridge": POSE_RIDGE,

@@ -65,8 +65,8 @@ class Pipeline:
     max_faces : keep only the `max_faces` largest faces (by box area) per image; they stay in the
         detector's order, not sorted by size.
     detect : False treats the whole image as one pre-cropped face (e.g. FER-style crops).
-    landmarks68 : "mesh" (default: a fitted combination of mesh vertices, the jaw following the
-        head pose, see `geometry.landmarks68`), "mesh-index" (one fixed mesh vertex per point, the
+    landmarks68 : "mesh" (default: a fitted combination of the Face Mesh V2 pass's vertices, the
+        jaw following the head pose, see `geometry.landmarks68`), "mesh-index" (one fixed mesh vertex per point, the
         jaw marched to the outline; no 300-W-derived data) or "dlib" (dlib's 68-point predictor; its weights are for non-commercial research only).
     mesh : "v1" (default: the 468-point mesh; irises and blendshapes from a Face Mesh V2 pass on
         the ROI MediaPipe's FaceLandmarker would crop, see `second_mesh`) or "v2" (Face Mesh V2
@@ -250,18 +250,21 @@ class Pipeline:
     def derived(self, rgb: np.ndarray, boxes: np.ndarray, scores: np.ndarray, mesh: np.ndarray,
                 v2: np.ndarray | None = None) -> dict[str, np.ndarray]:
         """Geometry from the meshes (no network but the blendshape model and dlib's 68 points):
-        landmarks, pose, gaze, blendshapes and AUs (from the Face Mesh V2 points `v2`, see
-        `complete`), quality, aligned crops; only the fields the features ask for."""
+        landmarks, pose, gaze, blendshapes and AUs, quality, aligned crops; only the fields the
+        features ask for. The 68 points, blendshapes and AUs read the Face Mesh V2 points `v2`
+        (from `complete`; computed here when not given); pose, gaze and the rest the main mesh."""
         f = self.features
         lm5 = landmarks5(mesh)
         out: dict[str, np.ndarray] = {}
         h, w = rgb.shape[:2]
         mesh68 = "landmarks" in f and self.landmarks68_source != "dlib"  # the jaw follows the pose
+        if v2 is None and (mesh68 or f & {"aus", "blendshapes"}):
+            v2 = self.second_mesh(rgb, mesh)
         if mesh68 or f & {"pose", "gaze", "aus", "blendshapes", "quality"}:
             pose_R, pose_T = geometry.head_pose(mesh, (w, h))
         if "landmarks" in f:
             if mesh68:
-                lm68 = landmarks68(mesh, fitted=self.landmarks68_source == "mesh", pose_R=pose_R, pose_T=pose_T)
+                lm68 = landmarks68(v2, fitted=self.landmarks68_source == "mesh", pose_R=pose_R, pose_T=pose_T)
             else:
                 lm68 = self.dlib68(rgb, boxes)
             out.update(landmarks5=lm5, landmarks68=lm68)
