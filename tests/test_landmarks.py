@@ -104,6 +104,16 @@ def analyzer():
     return Analyzer(["landmarks", "mesh", "pose"])
 
 
+@functools.cache
+def dlib_hog_and_68():
+    """dlib's HOG face detector and its 68-point shape predictor (the cross-check's reference)."""
+    import dlib
+
+    from facelens.models.runtime import asset_path
+
+    return dlib.get_frontal_face_detector(), dlib.shape_predictor(str(asset_path("dlib_shape_predictor_68")))
+
+
 def v2_points(rgb: np.ndarray, faces) -> np.ndarray:
     """The Face Mesh V2 points that the pipeline reads the 68 points from (`Pipeline.second_mesh`)."""
     return analyzer().second_mesh(rgb, faces.mesh)
@@ -113,13 +123,11 @@ def v2_points(rgb: np.ndarray, faces) -> np.ndarray:
 def turned_faces(sources: tuple[str, ...] = HELD_BACK) -> list[tuple[str, np.ndarray, object, np.ndarray]]:
     """(source, rgb, Faces of one face, dlib's 68 points) for each face turned > 15 degrees that HOG finds too."""
     import cv2
-    import dlib
 
     from facelens.geometry.pose import euler_angles, view_rotation
     from facelens.models.blazeface import iou_matrix
-    from facelens.models.runtime import asset_path
 
-    hog, sp68 = dlib.get_frontal_face_detector(), dlib.shape_predictor(str(asset_path("dlib_shape_predictor_68")))
+    hog, sp68 = dlib_hog_and_68()
     out = []
     for source in sources:
         path, _, frame = source.partition("#")
@@ -167,19 +175,15 @@ def test_turned_face_human_truth_improves():
 def test_turned_face_within_a_hundredth_of_dlib():
     """lenna, turned ~24 degrees, human truth: facelens' 68 points are at most 0.01 (inter-ocular
     NME) worse than dlib's predictor from dlib's own HOG box (measured 0.0425 against 0.0340)."""
-    import dlib
-
-    from facelens.models.runtime import asset_path
-
     truth = ground_truth()["lenna.png"]
     rgb = load_rgb(data_path("landmarks", "lenna.png"))
     iod = np.linalg.norm(truth[36] - truth[45])
     faces = analyzer().faces(rgb)
     ours = np.linalg.norm(faces.landmarks68[annotated_face(box_centres(faces.boxes), truth)] - truth, axis=1).mean() / iod
-    sp68 = dlib.shape_predictor(str(asset_path("dlib_shape_predictor_68")))
-    hog = [np.array([(q.x, q.y) for q in sp68(rgb, r).parts()], float) for r in dlib.get_frontal_face_detector()(rgb, 1)]
-    k = annotated_face(np.array([h.mean(0) for h in hog]), truth)
-    theirs = np.linalg.norm(hog[k] - truth, axis=1).mean() / iod
+    hog, sp68 = dlib_hog_and_68()
+    theirs68 = [np.array([(q.x, q.y) for q in sp68(rgb, r).parts()], float) for r in hog(rgb, 1)]
+    k = annotated_face(np.array([p.mean(0) for p in theirs68]), truth)
+    theirs = np.linalg.norm(theirs68[k] - truth, axis=1).mean() / iod
     assert ours <= theirs + 0.01, (ours, theirs)
 
 

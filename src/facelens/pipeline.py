@@ -66,8 +66,8 @@ class Pipeline:
         detector's order, not sorted by size.
     detect : False treats the whole image as one pre-cropped face (e.g. FER-style crops).
     landmarks68 : "mesh" (default: a fitted combination of the Face Mesh V2 pass's vertices, the
-        jaw following the head pose, see `geometry.landmarks68`), "mesh-index" (one fixed mesh vertex per point, the
-        jaw marched to the outline; no 300-W-derived data) or "dlib" (dlib's 68-point predictor; its weights are for non-commercial research only).
+        jaw following the head pose, see `geometry.landmarks68`), "mesh-index" (one fixed mesh
+        vertex per point, the jaw marched to the outline; no 300-W-derived data) or "dlib" (dlib's 68-point predictor; its weights are for non-commercial research only).
     mesh : "v1" (default: the 468-point mesh; irises and blendshapes from a Face Mesh V2 pass on
         the ROI MediaPipe's FaceLandmarker would crop, see `second_mesh`) or "v2" (Face Mesh V2
         alone, 478 points with irises in one pass; on stills a little more accurate, but in video

@@ -15,9 +15,10 @@ no fixed vertex follows once the head turns, so by default each point is built i
 
 Parts 1 and 3 were fitted together by `tools/fit_landmarks68.py` to dlib's 300-W-trained predictor
 on faces other than the ones the NME is measured on, for the vertices of the Face Mesh V2 pass
-(`Pipeline.second_mesh`), which the pipeline passes here; any mesh of the same topology works. Everything is continuous in the mesh and the
-pose, so points glide, never jump, as a head turns. The method uses only the mesh topology
-(vertex indices and the canonical face) and the pose, not one landmark model's quirks.
+(`Pipeline.second_mesh`), which the pipeline passes here; any mesh of the same topology works.
+Everything is continuous in the mesh and the pose, so points glide, never jump, as a head turns.
+The method uses only the mesh topology (vertex indices and the canonical face) and the pose, not
+one landmark model's quirks.
 """
 
 from __future__ import annotations
