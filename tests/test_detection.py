@@ -121,6 +121,19 @@ def test_an_unsure_blazeface_box_yields_to_a_better_faceboxes_box():
     np.testing.assert_array_equal(part.boxes, blaze.boxes)  # nor does a part of the face (an eye) inside it
 
 
+def test_of_two_better_faceboxes_boxes_the_one_over_the_face_wins_a_tie():
+    """A cut face can get a whole-face and a chin box at the same score; order must not decide."""
+    from facelens.detection import BLAZEFACE_SURE, add_faceboxes
+    from facelens.models.blazeface import Detections
+
+    unsure = Detections(np.array([[975, 400, 1024, 460]], np.float32), np.array([BLAZEFACE_SURE - 0.2], np.float32),
+                        np.zeros((1, 6, 2), np.float32))
+    face, chin = np.array([991, 395, 1024, 454], np.float32), np.array([994, 430, 1024, 456], np.float32)
+    for boxes in (np.stack([chin, face]), np.stack([face, chin])):
+        out = add_faceboxes(unsure, boxes, np.array([0.99, 0.99], np.float32))
+        np.testing.assert_array_equal(out.boxes[0], face)
+
+
 def test_tight_crop_gets_a_whole_face_box(fast_analyzer):
     rgb = load_rgb(data_path("identity", "howard", "howard2.png"))
     faces = fast_analyzer.faces(rgb)

@@ -80,9 +80,11 @@ def add_faceboxes(base: Detections, boxes: np.ndarray, scores: np.ndarray, overl
                   replace: bool = True) -> Detections:
     """`base` (BlazeFace) combined with FaceBoxes (or MTCNN) `boxes` in BlazeFace's convention.
 
-    With `replace`, a `base` box scoring under `BLAZEFACE_SURE` takes the box of the best FaceBoxes
-    box of about its size (IoU >= `SAME_FACE_IOU`) that scores higher, keeping its keypoints:
-    BlazeFace localises faces only a few of its 192 input pixels wide coarsely, at low scores.
+    With `replace`, a `base` box scoring under `BLAZEFACE_SURE` takes the box of a FaceBoxes box
+    of about its size (IoU >= `SAME_FACE_IOU`) that scores higher, keeping its keypoints (of
+    several, the one with the highest score × IoU: a face cut by the border may also get a box
+    of its visible chin, at the same score): BlazeFace localises faces only a few of its 192
+    input pixels wide coarsely, at low scores.
     `boxes` that no `base` box covers are added, without keypoints (NaN).
     """
     if len(boxes) == 0:
@@ -92,9 +94,10 @@ def add_faceboxes(base: Detections, boxes: np.ndarray, scores: np.ndarray, overl
         inter = intersection_matrix(base_boxes, boxes)
         small = np.minimum(box_area(base_boxes)[:, None], box_area(boxes)[None, :])
         covered = inter / np.maximum(small, 1e-6) > overlap
-        same = iou_matrix(base_boxes, boxes) >= SAME_FACE_IOU
-        best = np.where(same, scores[None, :], -1.0).argmax(1)
-        better = same[np.arange(len(best)), best] & (scores[best] > base.scores) & (base.scores < BLAZEFACE_SURE) & replace
+        iou = iou_matrix(base_boxes, boxes)
+        higher = (iou >= SAME_FACE_IOU) & (scores[None, :] > base.scores[:, None])
+        best = np.where(higher, scores[None, :] * iou, -1.0).argmax(1)
+        better = higher[np.arange(len(best)), best] & (base.scores < BLAZEFACE_SURE) & replace
         base_boxes[better] = boxes[best[better]]
         new = ~covered.any(0)
         boxes, scores = boxes[new], scores[new]
