@@ -114,6 +114,11 @@ def dlib_hog_and_68():
     return dlib.get_frontal_face_detector(), dlib.shape_predictor(str(asset_path("dlib_shape_predictor_68")))
 
 
+def dlib_68(rgb: np.ndarray, rect) -> np.ndarray:  # noqa: ANN001
+    """dlib's 68 points (68, 2) for one of its HOG detector's rectangles."""
+    return np.array([(q.x, q.y) for q in dlib_hog_and_68()[1](rgb, rect).parts()], np.float32)
+
+
 def v2_points(rgb: np.ndarray, faces) -> np.ndarray:
     """The Face Mesh V2 points that the pipeline reads the 68 points from (`Pipeline.second_mesh`)."""
     return analyzer().second_mesh(rgb, faces.mesh)
@@ -127,7 +132,7 @@ def turned_faces(sources: tuple[str, ...] = HELD_BACK) -> list[tuple[str, np.nda
     from facelens.geometry.pose import euler_angles, view_rotation
     from facelens.models.blazeface import iou_matrix
 
-    hog, sp68 = dlib_hog_and_68()
+    hog = dlib_hog_and_68()[0]
     out = []
     for source in sources:
         path, _, frame = source.partition("#")
@@ -144,8 +149,7 @@ def turned_faces(sources: tuple[str, ...] = HELD_BACK) -> list[tuple[str, np.nda
             overlap = iou_matrix(box, faces.boxes)[0]
             j = int(np.argmax(overlap))
             if overlap[j] >= 0.3 and yaw[j] > 15:
-                dlib68 = np.array([(q.x, q.y) for q in sp68(rgb, r).parts()], np.float32)[None]
-                out.append((source, rgb, faces[j:j + 1], dlib68))
+                out.append((source, rgb, faces[j:j + 1], dlib_68(rgb, r)[None]))
     return out
 
 
@@ -180,8 +184,7 @@ def test_turned_face_within_a_hundredth_of_dlib():
     iod = np.linalg.norm(truth[36] - truth[45])
     faces = analyzer().faces(rgb)
     ours = np.linalg.norm(faces.landmarks68[annotated_face(box_centres(faces.boxes), truth)] - truth, axis=1).mean() / iod
-    hog, sp68 = dlib_hog_and_68()
-    theirs68 = [np.array([(q.x, q.y) for q in sp68(rgb, r).parts()], float) for r in hog(rgb, 1)]
+    theirs68 = [dlib_68(rgb, r) for r in dlib_hog_and_68()[0](rgb, 1)]
     k = annotated_face(np.array([p.mean(0) for p in theirs68]), truth)
     theirs = np.linalg.norm(theirs68[k] - truth, axis=1).mean() / iod
     assert ours <= theirs + 0.01, (ours, theirs)
