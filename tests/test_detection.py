@@ -366,16 +366,25 @@ def test_found_by_both_needs_a_match_in_each_set():
     assert not found_by_both(boxes, a, np.zeros((0, 4), np.float32)).any()
 
 
-def test_sure_and_cut_marks_confident_boxes_at_the_border_only():
-    from facelens.detection import sure_and_cut
-    from facelens.models.blazeface import Detections
+def test_a_small_face_the_detector_is_sure_of_is_kept_though_the_mesh_doubts_it():
+    """The meeting photo (WIDER FACE): a 10 px face at the back of the room that FaceBoxes scores
+    0.96 and the mesh's presence score rejects (checked by eye); kept since the detector's score
+    overrides the mesh's doubt (`DETECTOR_SURE`), which first applied only at the image border."""
+    from facelens import Analyzer
+    from facelens.detection import DETECTOR_SURE
+    from facelens.pipeline import MESH_MIN_SCORE
+    import facelens.models.facemesh as fm
 
-    boxes = np.array([[0, 100, 50, 150], [200, 4, 260, 44], [200, 20, 260, 60], [950, 300, 1000, 350],
-                      [0, 100, 50, 150]], np.float32)
-    scores = np.array([0.95, 0.98, 0.98, 0.92, 0.6], np.float32)
-    det = Detections(boxes, scores, np.full((5, 6, 2), np.nan, np.float32))
-    # left edge; 4 px short of the top for a 40 px box (within 15%); 20 px short: no; right edge; unsure
-    np.testing.assert_array_equal(sure_and_cut(det, 1000, 700), [True, True, False, True, False])
+    rgb = load_rgb(data_path("wild", "11_Meeting_Meeting_11_Meeting_Meeting_11_26.jpg"))
+    analyzer = Analyzer("landmarks", detector="thorough")
+    det = analyzer.detect_faces(rgb)
+    face = np.array([[403, 238, 413, 248]], np.float32)
+    i = int(iou_matrix(face, det.boxes)[0].argmax())
+    assert iou_matrix(face, det.boxes)[0, i] > 0.6 and det.scores[i] >= DETECTOR_SURE and det.sure[i]
+    _, presence = analyzer.mesh_from_rois(rgb, [fm.roi_from_detection(det.boxes[i], det.keypoints[i])], refine=True,
+                                          irises=False)
+    assert presence[0] < MESH_MIN_SCORE
+    assert iou_matrix(face, analyzer.faces(rgb).boxes).max() > 0.6
 
 
 def test_a_sure_face_cut_by_the_border_is_kept_though_the_mesh_doubts_it():

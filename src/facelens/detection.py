@@ -20,9 +20,9 @@ same size scores higher, that box is kept with BlazeFace's keypoints (`add_faceb
 FaceBoxes finds carries no keypoints (NaN), and its mesh ROI is built from its box alone (see
 `facelens.models.facemesh.roi_from_detection`). Faces the detectors are sure of are marked `sure`,
 and the pipeline keeps them even when the mesh's presence score is low: faces that both FaceBoxes
-and MTCNN find (thorough; the score is unreliable on faces ~10-25 px wide and on turned ones), and
-faces cut by the image border that a detector scores at least `CUT_SURE` (the mesh's crop there is
-part face, part replicated edge pixels).
+and MTCNN find (thorough), and faces a detector scores at least `DETECTOR_SURE`: the score is
+unreliable on faces ~10-25 px wide, on turned ones and on faces cut by the image border (the
+mesh's crop there is part face, part replicated edge pixels).
 """
 
 from __future__ import annotations
@@ -57,11 +57,12 @@ MTCNN_TO_BLAZEFACE = (1.106, 0.868, 0.071)
 # A face both FaceBoxes and MTCNN (scoring at least this) find is kept even if the mesh doubts it
 # (`Detections.sure`): small and turned faces, on which the mesh's presence score is unreliable.
 MTCNN_SURE = 0.95
-# A detection this sure within `CUT_MARGIN` of its size from the image border is kept even if the
-# mesh doubts it (dev composites: two cut-off 58 px faces FaceBoxes scored 0.98 had presence 0.37
-# and 0.50; the cut faces the mesh rejects and the detectors doubt scored 0.50-0.57).
-CUT_SURE = 0.9
-CUT_MARGIN = 0.15
+# A detection scored at least this is kept even if the mesh doubts it (`Detections.sure`). Dev
+# composites, thorough, 50 scenes x 3 variants: of the 95 detections with presence under 0.5 and
+# no other reason to keep them, the 4 scoring >= 0.9 were faces (12-16 px) and the 63 false
+# positives scored <= 0.83; two cut-off 58 px faces FaceBoxes scored 0.98 had presence 0.37 and
+# 0.50. (This rule first applied only within 15% of a face's size from the image border.)
+DETECTOR_SURE = 0.9
 # A grey image is searched tinted with a face colour: the median R:G:B of the dev composites'
 # colour source faces (middle of the face box; 37 faces, quartiles G 0.71-0.79, B 0.58-0.71).
 # BlazeFace and FaceBoxes were trained on colour photos. Dev composites (30 scenes), grey variant,
@@ -112,15 +113,6 @@ def add_faceboxes(base: Detections, boxes: np.ndarray, scores: np.ndarray, overl
     return Detections(np.concatenate([base_boxes, boxes]).astype(np.float32),
                       np.concatenate([base.scores, scores]).astype(np.float32),
                       np.concatenate([base.keypoints, kps]).astype(np.float32))
-
-
-def sure_and_cut(det: Detections, width: int, height: int) -> np.ndarray:
-    """(N,) mask of detections within `CUT_MARGIN` of their size from the image border that score
-    at least `CUT_SURE` (mapped boxes of cut faces may stop a few pixels short of the border)."""
-    b = det.boxes
-    mx, my = CUT_MARGIN * (b[:, 2] - b[:, 0]), CUT_MARGIN * (b[:, 3] - b[:, 1])
-    edge = (b[:, 0] <= mx) | (b[:, 1] <= my) | (b[:, 2] >= width - mx) | (b[:, 3] >= height - my)
-    return edge & (det.scores >= CUT_SURE)
 
 
 def found_by_both(boxes: np.ndarray, a: np.ndarray, b: np.ndarray, iou: float = 0.5) -> np.ndarray:
@@ -239,12 +231,12 @@ class FaceDetector:
         fb = to_blazeface_boxes(boxes, w, h)
         det = add_faceboxes(det, fb, scores)
         if self.mode != "thorough":
-            det.sure = sure_and_cut(det, w, h)
+            det.sure = det.scores >= DETECTOR_SURE
             return det
         boxes, scores = self.mtcnn(rgb)
         mt = to_blazeface_boxes(boxes, w, h, MTCNN_TO_BLAZEFACE)
         det = add_faceboxes(det, mt, scores, replace=False)
-        det.sure = sure_and_cut(det, w, h) | found_by_both(det.boxes, fb, mt[scores >= MTCNN_SURE])
+        det.sure = (det.scores >= DETECTOR_SURE) | found_by_both(det.boxes, fb, mt[scores >= MTCNN_SURE])
         return det
 
     def faceboxes_search(self, rgb: np.ndarray, scales: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray]:

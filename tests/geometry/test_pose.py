@@ -65,6 +65,14 @@ def test_non_finite_mesh_gives_nan_row():
     assert np.isfinite(R[0]).all() and np.isnan(R[1]).all() and np.isnan(T[1]).all()
 
 
+def test_a_mesh_collapsed_to_a_point_gives_a_nan_row_not_an_error():
+    """OpenCV's SQPNP raises on points of too little spread (a mesh fitted to a face a few pixels wide)."""
+    mesh = project(np.zeros((2, 3)), np.array([[0, 0, 600.0]] * 2))
+    mesh[1, :, :2] = mesh[1, :, :2].mean(0) + 1e-4 * (mesh[1, :, :2] - mesh[1, :, :2].mean(0))
+    R, T = head_pose(mesh, (640, 480))
+    assert np.isfinite(R[0]).all() and np.isnan(R[1]).all() and np.isnan(T[1]).all()
+
+
 def test_view_rotation_removes_line_of_sight():
     # A face looking straight at the camera from off-axis is frontal in its own view.
     T = np.array([[300.0, -150.0, 600.0]])

@@ -124,9 +124,12 @@ def head_pose(mesh: np.ndarray, image_wh: tuple[int, int]) -> tuple[np.ndarray, 
         img = np.ascontiguousarray(m[RIGID, :2], np.float64)
         if not np.isfinite(img).all():
             continue
-        ok, rvec, tvec = cv2.solvePnP(obj, img, K, None, flags=cv2.SOLVEPNP_SQPNP)
-        if ok:  # refine with Levenberg-Marquardt from the global solution
-            ok, rvec, tvec = cv2.solvePnP(obj, img, K, None, rvec, tvec, True, flags=cv2.SOLVEPNP_ITERATIVE)
+        try:  # SQPNP refuses points of too little spread (a mesh a few pixels wide)
+            ok, rvec, tvec = cv2.solvePnP(obj, img, K, None, flags=cv2.SOLVEPNP_SQPNP)
+            if ok:  # refine with Levenberg-Marquardt from the global solution
+                ok, rvec, tvec = cv2.solvePnP(obj, img, K, None, rvec, tvec, True, flags=cv2.SOLVEPNP_ITERATIVE)
+        except cv2.error:
+            continue
         if ok and tvec[2, 0] > 0:
             R[i] = euler_angles(cv2.Rodrigues(rvec)[0])[0]
             T[i] = tvec[:, 0]
