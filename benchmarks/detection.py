@@ -60,9 +60,9 @@ class Remember:
     def __init__(self, detector):  # noqa: ANN001
         self.detector, self.last = detector, None
 
-    def __call__(self, image: np.ndarray, faceboxes: bool = True):  # noqa: ANN204
-        if self.last is None or self.last[0] is not image or self.last[1] != faceboxes:
-            self.last = (image, faceboxes, self.detector(image, faceboxes=faceboxes))
+    def __call__(self, image: np.ndarray, faceboxes: bool = True, small_faces: bool = True):  # noqa: ANN204
+        if self.last is None or self.last[0] is not image or self.last[1] != (faceboxes, small_faces):
+            self.last = (image, (faceboxes, small_faces), self.detector(image, faceboxes=faceboxes, small_faces=small_faces))
         det = self.last[2]
         return det.take(np.arange(len(det.boxes)))
 

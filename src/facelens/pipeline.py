@@ -177,12 +177,13 @@ class Pipeline:
         return {k: self.__dict__[k] for k in OPTIONS}
 
     # Stages.
-    def detect_faces(self, rgb: np.ndarray, thorough: bool = True) -> Detections:
+    def detect_faces(self, rgb: np.ndarray, thorough: bool = True, small_faces: bool = True) -> Detections:
         """Boxes, scores and keypoints of the faces in `rgb` (the whole image with `detect=False`);
-        `thorough=False` runs BlazeFace alone (see `facelens.detection.FaceDetector`)."""
+        `thorough=False` runs BlazeFace alone, `small_faces=False` skips the standard mode's finer
+        search (see `facelens.detection.FaceDetector`)."""
         if not self.detect:
             return whole_image_detection(rgb)
-        det = self.detector(rgb, faceboxes=thorough)
+        det = self.detector(rgb, faceboxes=thorough, small_faces=small_faces)
         if self.max_faces is not None and len(det.scores) > self.max_faces:
             keep = np.sort(np.argsort(-box_area(det.boxes))[: self.max_faces])
             det = det.take(keep)

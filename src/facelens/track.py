@@ -294,7 +294,7 @@ class MeshTracker:
         `faceboxes=False` (between scheduled detection frames, and on some scheduled ones in a quiet
         scene) is BlazeFace alone; `scheduled` resets the detection schedule.
         """
-        det = self.pipeline.detect_faces(rgb, faceboxes)
+        det = self.pipeline.detect_faces(rgb, faceboxes, small_faces=False)  # every tracked frame waits on it
         self.detections += 1
         self.faceboxes_runs += faceboxes
         if scheduled:
