@@ -283,7 +283,7 @@ def test_standard_searches_photos_again_finer_for_small_faces_but_not_video_fram
 
     detector, calls = FaceDetector("standard"), []
     search = detector.faceboxes_search
-    detector.faceboxes_search = lambda rgb, scales: calls.append(scales) or search(rgb, scales)
+    detector.faceboxes_search = lambda rgb, scales, **kw: calls.append(scales) or search(rgb, scales, **kw)
     detector(np.zeros((768, 1024, 3), np.uint8))
     assert len(calls) == 2 and calls[1][0] > 1.2 * calls[0][0]
     calls.clear()
