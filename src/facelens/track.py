@@ -11,7 +11,8 @@ MediaPipe's video graph does). Full detection runs only
 - on every frame while no track is live (detection alone is cheap: ~2.7 ms at 640 px).
 
 Only the scheduled detections and the cuts run the detector's FaceBoxes search (the others are
-BlazeFace alone), and in a quiet scene only part of them: after `quiet_after` (3) scheduled
+BlazeFace alone; none runs the standard mode's second, small-face search of photos), and in a
+quiet scene only part of them: after `quiet_after` (3) scheduled
 detections in a row found no new face, FaceBoxes joins every `quiet_faceboxes_every`-th (4th)
 one and every cut, until any detection finds a face again. On WolfgangLanger_Pexels (one face)
 it then runs on 15 of 48 detection frames instead of all, with the same rows; on walking_people
