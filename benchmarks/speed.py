@@ -53,7 +53,9 @@ def main() -> None:
     shapes = faces.blendshapes
     r = args.repeat
     stages = {
-        "detect (BlazeFace full range)": timed(lambda: a.detector(rgb), r),
+        "detect (standard: BlazeFace + FaceBoxes, two searches)": timed(lambda: a.detector(rgb), r),
+        "detect, standard's first FaceBoxes search only (as in video)": timed(lambda: a.detector(rgb, small_faces=False), r),
+        "detect, BlazeFace alone (--detector full)": timed(lambda: a.detector(rgb, faceboxes=False), r),
         "mesh, 2 passes": timed(lambda: a.mesh_from_rois(rgb, [roi], refine=True, irises=False), r),
         "Face Mesh V2 pass (irises, blendshape points)": timed(lambda: a.complete(rgb, m468[None]), r),
         "blendshape model": timed(lambda: a.blendshape_model(mesh), r),
@@ -69,9 +71,11 @@ def main() -> None:
         "identity (dlib 128-D)": timed(lambda: a.embedder(rgb, faces.boxes), max(5, r // 3)),
     }
     no_id = Analyzer([f for f in facelens.features.FEATURES if f != "identity"])
+    no_id_full = Analyzer([f for f in facelens.features.FEATURES if f != "identity"], detector="full")
     totals = {
         "all features except identity": timed(lambda: no_id.faces(rgb), r),
         "all features": timed(lambda: a.faces(rgb), max(5, r // 3)),
+        "all features except identity, --detector full": timed(lambda: no_id_full.faces(rgb), r),
     }
     width = max(map(len, list(stages) + list(totals)))
     print(f"{args.image.name} at {rgb.shape[1]}x{rgb.shape[0]}, 1 face, {os.cpu_count()} cores, "
