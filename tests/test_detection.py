@@ -395,44 +395,41 @@ def test_found_by_both_needs_a_match_in_each_set():
     assert not found_by_both(boxes, a, np.zeros((0, 4), np.float32)).any()
 
 
+def _sure_face_kept_though_the_mesh_doubts_it(photo: str, face: list[float], min_iou: float) -> float:
+    """Checks that thorough marks the detection at `face` sure, that the mesh's presence score there
+    is under the pipeline's threshold and that the face is returned anyway; its detector score."""
+    from facelens import Analyzer
+    from facelens.pipeline import MESH_MIN_SCORE
+    import facelens.models.facemesh as fm
+
+    rgb = load_rgb(data_path("wild", photo))
+    analyzer = Analyzer("landmarks", detector="thorough")
+    det = analyzer.detect_faces(rgb)
+    truth = np.array([face], np.float32)
+    i = int(iou_matrix(truth, det.boxes)[0].argmax())
+    assert iou_matrix(truth, det.boxes)[0, i] > min_iou and det.sure[i]
+    _, presence = analyzer.mesh_from_rois(rgb, [fm.roi_from_detection(det.boxes[i], det.keypoints[i])], refine=True,
+                                          irises=False)
+    assert presence[0] < MESH_MIN_SCORE
+    assert iou_matrix(truth, analyzer.faces(rgb).boxes).max() > min_iou
+    return float(det.scores[i])
+
+
 def test_a_small_face_the_detector_is_sure_of_is_kept_though_the_mesh_doubts_it():
     """The meeting photo (WIDER FACE): a 10 px face at the back of the room that FaceBoxes scores
     0.96 and the mesh's presence score rejects (checked by eye); kept since the detector's score
     overrides the mesh's doubt (`DETECTOR_SURE`), which first applied only at the image border."""
-    from facelens import Analyzer
     from facelens.detection import DETECTOR_SURE
-    from facelens.pipeline import MESH_MIN_SCORE
-    import facelens.models.facemesh as fm
 
-    rgb = load_rgb(data_path("wild", "11_Meeting_Meeting_11_Meeting_Meeting_11_26.jpg"))
-    analyzer = Analyzer("landmarks", detector="thorough")
-    det = analyzer.detect_faces(rgb)
-    face = np.array([[403, 238, 413, 248]], np.float32)
-    i = int(iou_matrix(face, det.boxes)[0].argmax())
-    assert iou_matrix(face, det.boxes)[0, i] > 0.6 and det.scores[i] >= DETECTOR_SURE and det.sure[i]
-    _, presence = analyzer.mesh_from_rois(rgb, [fm.roi_from_detection(det.boxes[i], det.keypoints[i])], refine=True,
-                                          irises=False)
-    assert presence[0] < MESH_MIN_SCORE
-    assert iou_matrix(face, analyzer.faces(rgb).boxes).max() > 0.6
+    score = _sure_face_kept_though_the_mesh_doubts_it("11_Meeting_Meeting_11_Meeting_Meeting_11_26.jpg",
+                                                      [403, 238, 413, 248], 0.6)
+    assert score >= DETECTOR_SURE
 
 
 def test_a_sure_face_cut_by_the_border_is_kept_though_the_mesh_doubts_it():
     """The parade photo (WIDER FACE): a woman's face in profile cut by the bottom edge, 86 px wide,
     which FaceBoxes is sure of and the mesh's presence score rejected (checked by eye)."""
-    from facelens import Analyzer
-    from facelens.pipeline import MESH_MIN_SCORE
-    import facelens.models.facemesh as fm
-
-    rgb = load_rgb(data_path("wild", "0_Parade_Parade_0_873.jpg"))
-    analyzer = Analyzer("landmarks", detector="thorough")
-    det = analyzer.detect_faces(rgb)
-    face = np.array([[864, 591, 950, 679]], np.float32)
-    i = int(iou_matrix(face, det.boxes)[0].argmax())
-    assert iou_matrix(face, det.boxes)[0, i] > 0.7 and det.sure[i]
-    _, presence = analyzer.mesh_from_rois(rgb, [fm.roi_from_detection(det.boxes[i], det.keypoints[i])], refine=True,
-                                          irises=False)
-    assert presence[0] < MESH_MIN_SCORE
-    assert iou_matrix(face, analyzer.faces(rgb).boxes).max() > 0.7
+    _sure_face_kept_though_the_mesh_doubts_it("0_Parade_Parade_0_873.jpg", [864, 591, 950, 679], 0.7)
 
 
 def test_thorough_keeps_small_faces_two_detectors_agree_on():
