@@ -63,3 +63,12 @@ def test_sigmoid_is_the_logistic_without_overflow():
     assert extreme.dtype == np.float32
     np.testing.assert_allclose(extreme, [0, 0, 1, 1], atol=1e-30)
     assert float(sigmoid(0.0)) == 0.5
+
+
+def test_a_long_batch_runs_in_chunks_with_the_results_of_one_call():
+    x = np.random.default_rng(3).random((19, 64, 64, 1)).astype(np.float32)
+    whole, chunked = Model("emotion"), Model("emotion", max_batch=8)
+    assert np.allclose(whole(x)[0], chunked(x)[0], atol=1e-5)
+    calls, run = [], chunked._session.run
+    chunked._session.run = lambda out, feeds: calls.append(len(next(iter(feeds.values())))) or run(out, feeds)
+    assert chunked(x)[0].shape == (19, 7) and calls == [8, 8, 3]

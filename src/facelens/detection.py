@@ -5,8 +5,9 @@ Modes (`Analyzer(detector=...)`, `--detector`):
 - ``standard`` (default): BlazeFace full range, plus FaceBoxes on a copy of the image scaled to
   about `STANDARD_PIXELS` pixels (up to 2× for small images, down for large ones: a 1024×768
   photo is searched at 1.1×), and in photos a second time at about `FINE_PIXELS` for faces under
-  `SMALL_FACE` px (1024×768 at 1.96×; not on the video tracker's detection frames). FaceBoxes
-  sees a contrast-stretched copy, which recovers low-contrast photos.
+  `SMALL_FACE` px in the first search's input (1024×768 at 3×, for faces under 58 px; not on the
+  video tracker's detection frames). FaceBoxes sees a contrast-stretched copy, which recovers
+  low-contrast photos.
 - ``thorough``: as standard, plus FaceBoxes at 2× and 3× (in overlapping tiles, up to
   `THOROUGH_MAX_PIXELS` a scale) and MTCNN (`facelens.models.mtcnn`, faces from 12 px), for
   faces down to about 12-16 px, grey photos included. MTCNN's boxes are only added where no
@@ -39,13 +40,18 @@ from facelens.models.mtcnn import MTCNN
 DETECTORS = ("standard", "thorough", "full", "short")
 SMALL_IMAGE = 512  # images up to this size are also searched on a padded copy (tight crops)
 STANDARD_PIXELS = 1.0e6  # FaceBoxes input size of the standard search
-# Photos: a second standard search at about this size, keeping its boxes under SMALL_FACE px (in
-# the image). FaceBoxes finds faces best at 60 px and more in its input (its smallest anchors are
-# 32 px). Dev composites (1024×768, faces >= 20 px after the mesh check, 30 scenes × 3 variants):
-# standard 0.598 -> 0.901 (0.834 at 2e6 pixels), 1 false positive either way. Its larger boxes are left
-# to the first search: a single search at 1.35-1.9× found a dog's face in dogs.jpg (0.62-0.79),
-# which the mesh then took for a face.
-FINE_PIXELS = 3.0e6
+# Photos: a second standard search at about this size (at most FINE_MAX_SCALE), keeping its boxes
+# that would be under SMALL_FACE px in the first search's input (58 px in a 1024×768 photo, 131 in
+# a 2048×1536 one). FaceBoxes finds faces best at 60 px and more in its input (its smallest anchors
+# are 32 px). Dev composites (1024×768, faces >= 20 px after the mesh check, 30 scenes × 3
+# variants): standard 0.598 -> 0.901 / 0.949 / 0.957 with this search at 3 / 6 / 7 MP (1.96× /
+# 2.8× / 3×), 1 false positive each; 20-29 px faces 0.83 -> 0.92 from 3 to 7 MP. Its larger boxes
+# are left to the first search: a single search at 1.35-1.9× found a dog's face in dogs.jpg
+# (0.62-0.79), which the mesh then took for a face. A cut-off of 64 px in the image instead lost
+# larger faces in larger photos: dev colour composites upscaled 2× / 3× (faces 24-180 px), faces
+# 64-99 px 0.88 / 0.69 against 1.00 / 0.98.
+FINE_PIXELS = 7.0e6
+FINE_MAX_SCALE = 3.0
 SMALL_FACE = 64
 MAX_STANDARD_SCALE = 2.0
 THOROUGH_SCALES = (2.0, 3.0)
@@ -276,16 +282,15 @@ class FaceDetector:
 
     def add_small_faces(self, rgb: np.ndarray, base: float, boxes: np.ndarray,
                         scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """FaceBoxes `boxes` and `scores` of the search at `base` with those under `SMALL_FACE` px
-        of a finer search (`FINE_PIXELS`) added, merged by NMS; unchanged where it would not be finer."""
+        """FaceBoxes `boxes` and `scores` of the first standard search, at scale `base`, with those of
+        a finer search (`FINE_PIXELS`, at least 1.5× `base`) added that were under `SMALL_FACE` px in
+        the first search's input, merged by NMS."""
         h, w = rgb.shape[:2]
-        fine = min(MAX_STANDARD_SCALE, float(np.sqrt(FINE_PIXELS / (w * h))))
-        if fine <= base * 1.2:
-            return boxes, scores
+        fine = min(FINE_MAX_SCALE, float(np.sqrt(FINE_PIXELS / (w * h))))
         # One call, not tiles: the input is at most ~FINE_PIXELS, and overlapping 1024-px tiles would
         # cost about twice (1024x768 at 1.96x: 96 against 176 CPU ms; FaceBoxes keeps 200 boxes a call).
         more, more_scores = self.faceboxes_search(rgb, (fine,), tiled=False)
-        small = more[:, 2] - more[:, 0] < SMALL_FACE
+        small = more[:, 2] - more[:, 0] < SMALL_FACE / base
         boxes, scores = np.concatenate([boxes, more[small]]), np.concatenate([scores, more_scores[small]])
         if len(boxes) == 0:
             return boxes, scores

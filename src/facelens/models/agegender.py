@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from facelens.geometry.align import upright_square_matrices, warp
-from facelens.models.runtime import Model, asset_path, sigmoid
+from facelens.models.runtime import HEAD_BATCH, Model, asset_path, sigmoid
 
 SIZE = 112
 MEAN_RGB = np.array([122.782, 117.001, 104.298], np.float32)
@@ -86,7 +86,7 @@ class AgeGender:
     """`AgeGender()(rgb, mesh (N,478,3)) -> AgeGenderEstimate` of the N faces."""
 
     def __init__(self) -> None:
-        self.model = Model("age_gender")
+        self.model = Model("age_gender", max_batch=HEAD_BATCH)
 
     def views(self, rgb: np.ndarray, mesh: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Network outputs on the crop (row 0) and its mirror (row 1): (age years (2,N), male logit (2,N))."""

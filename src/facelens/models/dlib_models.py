@@ -20,7 +20,7 @@ import threading
 
 import numpy as np
 
-from facelens.models.runtime import Model, asset_path
+from facelens.models.runtime import HEAD_BATCH, Model, asset_path
 
 # Same-person threshold on Euclidean distance between descriptors, as dlib documents for this net.
 DLIB_THRESHOLD = 0.6
@@ -113,7 +113,7 @@ class OnnxEmbedder(DlibEmbedder):
         import dlib
 
         self.sp5 = dlib.shape_predictor(str(asset_path("dlib_shape_predictor_5")))
-        self.net = Model("dlib_resnet_onnx")
+        self.net = Model("dlib_resnet_onnx", max_batch=HEAD_BATCH)
 
     def chips(self, rgb: np.ndarray, boxes: np.ndarray) -> np.ndarray:
         """(N,150,150,3) uint8 chips, exactly as dlib's `compute_face_descriptor` cuts them."""

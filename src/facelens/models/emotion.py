@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from facelens.faces import EMOTIONS
-from facelens.models.runtime import Model
+from facelens.models.runtime import HEAD_BATCH, Model
 
 NET_ORDER = ("anger", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 _TO_OURS = [NET_ORDER.index(e) for e in EMOTIONS]
@@ -42,7 +42,7 @@ class Emotion:
     """`Emotion()(rgb, boxes) -> (N,7)` probabilities; `whole=True` uses the whole image as the face."""
 
     def __init__(self) -> None:
-        self.model = Model("emotion")
+        self.model = Model("emotion", max_batch=HEAD_BATCH)
 
     def __call__(self, rgb: np.ndarray, boxes: np.ndarray, whole: bool = False) -> np.ndarray:
         if len(boxes) == 0:
