@@ -58,8 +58,8 @@ def analyze(
     end: Optional[float] = typer.Option(None, "--end", help="Video end time in seconds."),
     schema: str = typer.Option("openface", "--schema", help="Column names: openface or pyfeat."),
     detector: str = typer.Option("standard", "--detector", help=(
-        "standard (default: BlazeFace + FaceBoxes, in photos also on a ~3 MP upscale for faces under 64 px; small, cut-off, turned, grey faces), thorough (FaceBoxes "
-        "also at 2x and 3x, and MTCNN: faces from ~12 px, detection ~5x standard's), full or short (BlazeFace only, as 0.1; "
+        "standard (default: BlazeFace + FaceBoxes, in photos also on a ~7 MP upscale for small faces; small, cut-off, turned, grey faces), thorough (FaceBoxes "
+        "also at 2x and 3x in tiles, and MTCNN: faces from ~12 px, detection ~3x standard's), full or short (BlazeFace only, as 0.1; "
         "Apache-2.0 weights only: FaceBoxes' commercial use is not cleared). Figures: README, Detection.")),
     min_score: Optional[float] = typer.Option(None, "--min-score", help="Detector score threshold."),
     max_faces: Optional[int] = typer.Option(None, "--max-faces", min=1, help="Keep the N largest faces per image."),
