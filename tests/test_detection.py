@@ -294,6 +294,22 @@ def test_standard_searches_photos_again_finer_for_small_faces_but_not_video_fram
     assert len(calls) == 1
 
 
+def test_thorough_adds_the_finer_search_only_where_its_own_scales_stop_short_of_it():
+    """Over 4 MP thorough searches at ~1 MP only (its 2x and 3x would exceed THOROUGH_MAX_PIXELS):
+    dev composites upscaled 3x (3072x2304), faces >= 20 px 0.950 -> 0.980 with the finer search."""
+    from facelens.detection import FaceDetector
+
+    detector, calls = FaceDetector("thorough"), []
+    search = detector.faceboxes_search
+    detector.faceboxes_search = lambda rgb, scales, **kw: calls.append(scales) or search(rgb, scales, **kw)
+    detector.mtcnn = lambda rgb: (np.zeros((0, 4), np.float32), np.zeros(0, np.float32))
+    detector(np.zeros((768, 1024, 3), np.uint8))
+    assert calls == [detector.scales(1024, 768)] and max(calls[0]) == 3.0
+    calls.clear()
+    detector(np.zeros((2304, 3072, 3), np.uint8))
+    assert len(calls) == 2 and len(calls[0]) == 1 and calls[1][0] > 2.5 * calls[0][0]
+
+
 def test_the_finer_search_adds_faces_too_small_for_the_first_search_at_its_scale():
     """The cut-off is in the first search's input pixels: a 100 px face of a 2048x1536 photo is 49 px
     there (kept), a 60 px face of a 1024x768 photo 66 px (left to the first search)."""

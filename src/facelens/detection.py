@@ -9,9 +9,10 @@ Modes (`Analyzer(detector=...)`, `--detector`):
   video tracker's detection frames). FaceBoxes sees a contrast-stretched copy, which recovers
   low-contrast photos.
 - ``thorough``: as standard, plus FaceBoxes at 2× and 3× (in overlapping tiles, up to
-  `THOROUGH_MAX_PIXELS` a scale) and MTCNN (`facelens.models.mtcnn`, faces from 12 px), for
-  faces down to about 12-16 px, grey photos included. MTCNN's boxes are only added where no
-  other box covers them. Several times slower.
+  `THOROUGH_MAX_PIXELS` a scale; over 4 MP, where neither fits, standard's second search instead)
+  and MTCNN (`facelens.models.mtcnn`, faces from 12 px), for faces down to about 12-16 px, grey
+  photos included. MTCNN's boxes are only added where no other box covers them. Several times
+  slower.
 - ``full`` / ``short``: BlazeFace alone (full or short range), as facelens 0.1 did.
 
 Images up to `SMALL_IMAGE` px are also searched on a padded copy by BlazeFace (tight face crops).
@@ -209,6 +210,11 @@ def interior_edge_hits(boxes: np.ndarray, window: tuple[int, int, int, int], wid
     return hit
 
 
+def fine_scale(width: int, height: int) -> float:
+    """Scale of the second search for small faces (`FINE_PIXELS`, at most `FINE_MAX_SCALE`)."""
+    return min(FINE_MAX_SCALE, float(np.sqrt(FINE_PIXELS / (width * height))))
+
+
 class FaceDetector:
     """`FaceDetector(mode)(rgb) -> Detections` in rgb's pixels; `mode` is one of `DETECTORS`."""
 
@@ -234,7 +240,8 @@ class FaceDetector:
     def __call__(self, rgb: np.ndarray, faceboxes: bool = True, small_faces: bool = True) -> Detections:
         """Detections of `rgb`; `faceboxes=False` runs BlazeFace alone whatever the mode (the video
         tracker's cheap searches between its scheduled detection frames); `small_faces=False` skips
-        standard's second, finer search (`FINE_PIXELS`; video)."""
+        the second, finer search (`FINE_PIXELS`; video), which thorough runs only where its own
+        scales stop short of it."""
         h, w = rgb.shape[:2]
         search = tint(rgb) if is_grey(rgb) else rgb  # BlazeFace and FaceBoxes see colour (`FACE_TINT`)
         det = self.blazeface(search)
@@ -244,7 +251,7 @@ class FaceDetector:
         if not scales:
             return det
         boxes, scores = self.faceboxes_search(search, scales)
-        if small_faces and self.mode == "standard":
+        if small_faces and fine_scale(w, h) > 1.2 * max(scales):  # thorough: photos over 4 MP
             boxes, scores = self.add_small_faces(search, scales[0], boxes, scores)
         fb = to_blazeface_boxes(boxes, w, h)
         det = add_faceboxes(det, fb, scores)
@@ -286,7 +293,7 @@ class FaceDetector:
         a finer search (`FINE_PIXELS`, at least 1.5× `base`) added that were under `SMALL_FACE` px in
         the first search's input, merged by NMS."""
         h, w = rgb.shape[:2]
-        fine = min(FINE_MAX_SCALE, float(np.sqrt(FINE_PIXELS / (w * h))))
+        fine = fine_scale(w, h)
         # One call, not tiles: the input is at most ~FINE_PIXELS, and overlapping 1024-px tiles would
         # cost about twice (1024x768 at 1.96x: 96 against 176 CPU ms; FaceBoxes keeps 200 boxes a call).
         more, more_scores = self.faceboxes_search(rgb, (fine,), tiled=False)
