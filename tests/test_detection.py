@@ -325,6 +325,26 @@ def test_the_finer_search_adds_faces_too_small_for_the_first_search_at_its_scale
         assert len(boxes) == kept
 
 
+def test_a_crowd_that_fills_the_untiled_calls_box_cap_is_searched_again_in_tiles():
+    from facelens.detection import FaceDetector, tiles
+    from facelens.models.faceboxes import MAX_BOXES
+
+    detector, sizes = FaceDetector("standard"), []
+
+    def faceboxes(rgb):
+        sizes.append(rgb.shape[:2])
+        n = MAX_BOXES if max(rgb.shape[:2]) > 1024 else 3  # the whole image's call is full
+        x = np.arange(n, dtype=np.float32)[:, None] * 5
+        return np.hstack([x, x, x + 4, x + 4]), np.full(n, 0.9, np.float32)
+
+    detector.faceboxes = faceboxes
+    detector.faceboxes_search(np.zeros((1500, 2000, 3), np.uint8), (1.0,), tiled=False)
+    assert sizes[0] == (1500, 2000) and len(sizes) == 1 + len(tiles(2000, 1500))
+    sizes.clear()
+    detector.faceboxes_search(np.zeros((900, 1000, 3), np.uint8), (1.0,), tiled=False)
+    assert sizes == [(900, 1000)]
+
+
 def test_standard_finds_the_meeting_rooms_small_faces():
     """The WIDER FACE meeting photo (faces 9-44 px): 2 found by one FaceBoxes search at 1.1x, 6 with
     the finer search for small faces at 1.96x, 16 with it at 3x (the 11 new boxes checked by eye: all faces)."""

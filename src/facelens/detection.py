@@ -35,7 +35,7 @@ import numpy as np
 
 from facelens.models.blazeface import (BlazeFace, Detections, box_area, greedy_keep, intersection_matrix, iou_matrix,
                                        overlap_of_smaller)
-from facelens.models.faceboxes import FaceBoxes
+from facelens.models.faceboxes import MAX_BOXES, FaceBoxes
 from facelens.models.mtcnn import MTCNN
 
 DETECTORS = ("standard", "thorough", "full", "short")
@@ -267,7 +267,8 @@ class FaceDetector:
     def faceboxes_search(self, rgb: np.ndarray, scales: tuple[float, ...],
                          tiled: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """FaceBoxes boxes (its own convention) and scores over `scales`, tiled where large (unless
-        `tiled=False`: one call a scale), merged by NMS."""
+        `tiled=False`: one call a scale, or tiles after all where that call returns `MAX_BOXES`
+        faces), merged by NMS."""
         image = stretch_contrast(rgb)
         h, w = rgb.shape[:2]
         all_boxes, all_scores = [], []
@@ -275,8 +276,12 @@ class FaceDetector:
             sw, sh = max(1, round(w * s)), max(1, round(h * s))
             scaled = image if (sw, sh) == (w, h) else cv2.resize(
                 image, (sw, sh), interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
-            for x1, y1, x2, y2 in tiles(sw, sh) if tiled else [(0, 0, sw, sh)]:
-                b, sc = self.faceboxes(scaled[y1:y2, x1:x2])
+            whole = None if tiled else self.faceboxes(scaled)
+            if whole is not None and len(whole[1]) < MAX_BOXES:
+                windows = [((0, 0, sw, sh), whole)]
+            else:  # tiled, or a crowd filled the one call's box cap
+                windows = [(t, self.faceboxes(scaled[t[1]:t[3], t[0]:t[2]])) for t in tiles(sw, sh)]
+            for (x1, y1, x2, y2), (b, sc) in windows:
                 inner = interior_edge_hits(b, (x1, y1, x2, y2), sw, sh)
                 all_boxes.append((b[~inner] + [x1, y1, x1, y1]) / s)
                 all_scores.append(sc[~inner])
