@@ -179,8 +179,8 @@ class Pipeline:
     # Stages.
     def detect_faces(self, rgb: np.ndarray, thorough: bool = True, small_faces: bool = True) -> Detections:
         """Boxes, scores and keypoints of the faces in `rgb` (the whole image with `detect=False`);
-        `thorough=False` runs BlazeFace alone, `small_faces=False` skips the standard mode's finer
-        search (see `facelens.detection.FaceDetector`)."""
+        `thorough=False` runs BlazeFace alone, `small_faces=False` skips the finer search for small
+        faces that photos get (see `facelens.detection.FaceDetector`)."""
         if not self.detect:
             return whole_image_detection(rgb)
         det = self.detector(rgb, faceboxes=thorough, small_faces=small_faces)
