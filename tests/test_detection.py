@@ -278,12 +278,18 @@ def _composite_recall(mode: str, n: int, size: tuple[int, int] = (640, 480), per
     return float(np.mean(hits))
 
 
+def _recorded_searches(detector) -> list:  # noqa: ANN001
+    """The scales of each `faceboxes_search` the detector makes from now on (it still searches)."""
+    calls, search = [], detector.faceboxes_search
+    detector.faceboxes_search = lambda rgb, scales, **kw: calls.append(scales) or search(rgb, scales, **kw)
+    return calls
+
+
 def test_standard_searches_photos_again_finer_for_small_faces_but_not_video_frames():
     from facelens.detection import FaceDetector
 
-    detector, calls = FaceDetector("standard"), []
-    search = detector.faceboxes_search
-    detector.faceboxes_search = lambda rgb, scales, **kw: calls.append(scales) or search(rgb, scales, **kw)
+    detector = FaceDetector("standard")
+    calls = _recorded_searches(detector)
     detector(np.zeros((768, 1024, 3), np.uint8))
     assert len(calls) == 2 and calls[0][0] < 1.2 and calls[1][0] > 2.9
     calls.clear()
@@ -299,9 +305,8 @@ def test_thorough_adds_the_finer_search_only_where_its_own_scales_stop_short_of_
     dev composites upscaled 3x (3072x2304), faces >= 20 px 0.950 -> 0.980 with the finer search."""
     from facelens.detection import FaceDetector
 
-    detector, calls = FaceDetector("thorough"), []
-    search = detector.faceboxes_search
-    detector.faceboxes_search = lambda rgb, scales, **kw: calls.append(scales) or search(rgb, scales, **kw)
+    detector = FaceDetector("thorough")
+    calls = _recorded_searches(detector)
     detector.mtcnn = lambda rgb: (np.zeros((0, 4), np.float32), np.zeros(0, np.float32))
     detector(np.zeros((768, 1024, 3), np.uint8))
     assert calls == [detector.scales(1024, 768)] and max(calls[0]) == 3.0

@@ -113,9 +113,9 @@ def _faceboxes_frames(analyzer, frames, monkeypatch, cuts=True):
     search = analyzer.detector.faceboxes_search
     index = 0
 
-    def recorded(rgb, scales):
+    def recorded(rgb, scales, **kw):
         searched.append(index)
-        return search(rgb, scales)
+        return search(rgb, scales, **kw)
 
     monkeypatch.setattr(analyzer.detector, "faceboxes_search", recorded)
     for index, rgb in enumerate(frames):

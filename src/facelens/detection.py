@@ -250,9 +250,10 @@ class FaceDetector:
         scales = self.scales(w, h) if faceboxes else ()
         if not scales:
             return det
-        boxes, scores = self.faceboxes_search(search, scales)
+        image = stretch_contrast(search)  # what every FaceBoxes search of this image reads
+        boxes, scores = self.faceboxes_search(image, scales, stretched=True)
         if small_faces and fine_scale(w, h) > 1.2 * max(scales):  # thorough: photos over 4 MP
-            boxes, scores = self.add_small_faces(search, scales[0], boxes, scores)
+            boxes, scores = self.add_small_faces(image, scales[0], boxes, scores)
         fb = to_blazeface_boxes(boxes, w, h)
         det = add_faceboxes(det, fb, scores)
         if self.mode != "thorough":
@@ -264,12 +265,12 @@ class FaceDetector:
         det.sure = (det.scores >= DETECTOR_SURE) | found_by_both(det.boxes, fb, mt[scores >= MTCNN_SURE])
         return det
 
-    def faceboxes_search(self, rgb: np.ndarray, scales: tuple[float, ...],
-                         tiled: bool = True) -> tuple[np.ndarray, np.ndarray]:
-        """FaceBoxes boxes (its own convention) and scores over `scales`, tiled where large (unless
-        `tiled=False`: one call a scale, or tiles after all where that call returns `MAX_BOXES`
-        faces), merged by NMS."""
-        image = stretch_contrast(rgb)
+    def faceboxes_search(self, rgb: np.ndarray, scales: tuple[float, ...], tiled: bool = True,
+                         stretched: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """FaceBoxes boxes (its own convention) and scores over `scales` on `stretch_contrast(rgb)`
+        (`stretched`: `rgb` is that already), tiled where large (unless `tiled=False`: one call a
+        scale, or tiles after all where that call returns `MAX_BOXES` faces), merged by NMS."""
+        image = rgb if stretched else stretch_contrast(rgb)
         h, w = rgb.shape[:2]
         all_boxes, all_scores = [], []
         for s in scales:
@@ -292,16 +293,16 @@ class FaceDetector:
         keep = nms(boxes, scores)
         return boxes[keep], scores[keep]
 
-    def add_small_faces(self, rgb: np.ndarray, base: float, boxes: np.ndarray,
+    def add_small_faces(self, stretched: np.ndarray, base: float, boxes: np.ndarray,
                         scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """FaceBoxes `boxes` and `scores` of the first standard search, at scale `base`, with those of
-        a finer search (`FINE_PIXELS`, at least 1.5× `base`) added that were under `SMALL_FACE` px in
-        the first search's input, merged by NMS."""
-        h, w = rgb.shape[:2]
+        a finer search (`FINE_PIXELS`, at least 1.5× `base`) of the contrast-stretched image added
+        that were under `SMALL_FACE` px in the first search's input, merged by NMS."""
+        h, w = stretched.shape[:2]
         fine = fine_scale(w, h)
         # One call, not tiles: the input is at most ~FINE_PIXELS, and overlapping 1024-px tiles would
         # cost about twice (1024x768 at 1.96x: 96 against 176 CPU ms; FaceBoxes keeps 200 boxes a call).
-        more, more_scores = self.faceboxes_search(rgb, (fine,), tiled=False)
+        more, more_scores = self.faceboxes_search(stretched, (fine,), tiled=False, stretched=True)
         small = more[:, 2] - more[:, 0] < SMALL_FACE / base
         boxes, scores = np.concatenate([boxes, more[small]]), np.concatenate([scores, more_scores[small]])
         if len(boxes) == 0:
